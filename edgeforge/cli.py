@@ -1,0 +1,164 @@
+"""The `edgeforge` command line: a thin layer over the Python API.
+
+Each error class maps to its own exit code (edgeforge/errors.py), listed in
+`edgeforge --help`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import click
+import yaml
+
+from edgeforge.errors import EXIT_BUDGET, EXIT_CODES, EXIT_INTERNAL, EdgeforgeError
+
+log = logging.getLogger("edgeforge")
+
+_EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose < 0 else logging.INFO if verbose == 0 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+
+
+@click.group(epilog=_EXIT_HELP)
+@click.option("-v", "--verbose", count=True, help="Show debug output, including converter messages.")
+@click.option("-q", "--quiet", is_flag=True, help="Show warnings and errors only.")
+def cli(verbose: int, quiet: bool) -> None:
+    """Compile trained Keras models for edge targets and validate them on real data."""
+    _setup_logging(-1 if quiet else verbose)
+
+
+targets_dir_option = click.option(
+    "--targets-dir", "targets_dirs", multiple=True, type=click.Path(file_okay=False),
+    help="Folder of extra target profiles (*.yaml); repeatable. Also read from EDGEFORGE_TARGETS_PATH.",
+)
+
+
+@cli.group("targets", invoke_without_command=True, epilog=_EXIT_HELP)
+@targets_dir_option
+@click.pass_context
+def targets_group(ctx: click.Context, targets_dirs: tuple[str, ...]) -> None:
+    """List the registered target profiles."""
+    ctx.obj = {"targets_dirs": targets_dirs}
+    if ctx.invoked_subcommand is None:
+        from edgeforge.targets import list_targets
+
+        for profile in list_targets(targets_dirs):
+            data = profile.data
+            click.echo(f"{profile.name:<16} {data['runtime']:<13} {data['artifact_format']:<12} "
+                       f"{data['precisions']['preferred']:<8} {data['description']}")
+
+
+@targets_group.command("show", epilog=_EXIT_HELP)
+@click.argument("name")
+@click.pass_context
+def targets_show(ctx: click.Context, name: str) -> None:
+    """Print the merged, validated profile of target NAME as YAML."""
+    from edgeforge.targets import load_target
+
+    profile = load_target(name, ctx.obj["targets_dirs"])
+    click.echo(f"# {profile.path}")
+    click.echo(yaml.safe_dump(profile.data, sort_keys=False).rstrip())
+
+
+def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
+    from edgeforge.validate.budgets import BUDGET_UNITS
+
+    budgets = {}
+    for item in values:
+        name, sep, number = item.partition("=")
+        if not sep or name not in BUDGET_UNITS:
+            raise click.BadParameter(
+                f"{item!r}: expected NAME=VALUE with NAME one of {', '.join(BUDGET_UNITS)}", param_hint="--budget"
+            )
+        try:
+            budgets[name] = float(number)
+        except ValueError as err:
+            raise click.BadParameter(f"{item!r}: {number!r} is not a number", param_hint="--budget") from err
+    return budgets
+
+
+@cli.command("compile", epilog=_EXIT_HELP)
+@click.argument("model", type=click.Path())
+@click.option("--target", "-t", required=True, help="Target profile name (see 'edgeforge targets').")
+@click.option("--data", "-d", required=True, type=click.Path(),
+              help="Calibration data: .npz (arrays named after model inputs, or x; labels y) or an image folder.")
+@click.option("--eval-data", type=click.Path(), help="Held-out labelled data; default: a split of --data.")
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), help="Output folder; default build/TARGET.")
+@click.option("--recipe", "-r", help="Recipe name in recipes/ or a recipe YAML file; default: the target's.")
+@targets_dir_option
+@click.option("--budget", "budget_values", multiple=True, metavar="NAME=VALUE",
+              help="Override a budget: max_accuracy_drop (points), max_latency_ms, max_size_kib, max_ram_kib.")
+@click.option("--eval-fraction", default=0.2, show_default=True, type=float,
+              help="Share of --data held out for evaluation when --eval-data is not given.")
+@click.option("--calibration-samples", default=300, show_default=True, type=click.IntRange(min=1),
+              help="Number of samples for int8 calibration.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for splits and training passes.")
+@click.option("--no-validate", is_flag=True, help="Skip accuracy and latency validation.")
+@click.option("--latency-runs", default=200, show_default=True, type=click.IntRange(min=10),
+              help="Timed runs per artifact (after 20 warm-up runs; stops after 5 s).")
+@click.option("--unsafe-deserialization", is_flag=True,
+              help="Turn Keras safe_mode off to load Lambda layers. Only for model files you trust.")
+def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dirs, budget_values, eval_fraction,
+                    calibration_samples, seed, no_validate, latency_runs, unsafe_deserialization) -> None:
+    """Compile MODEL (.keras, .h5 or SavedModel folder) for a target and validate it."""
+    from edgeforge.pipeline.build import compile_model
+    from edgeforge.report.writer import summary_lines
+
+    result = compile_model(
+        model,
+        target=target,
+        data=data,
+        eval_data=eval_data,
+        out_dir=out_dir,
+        recipe=recipe,
+        targets_dirs=targets_dirs,
+        budgets=_parse_budgets(budget_values),
+        eval_fraction=eval_fraction,
+        calibration_samples=calibration_samples,
+        seed=seed,
+        validate=not no_validate,
+        latency_runs=latency_runs,
+        safe_mode=not unsafe_deserialization,
+    )
+    for line in summary_lines(result.report):
+        click.echo(line)
+    click.echo(f"report: {result.report_path}")
+    missed = result.missed_budgets
+    if missed:
+        for budget in missed:
+            click.echo(f"error: budget {budget['name']} missed: {budget['value']} > {budget['limit']} "
+                       f"{budget['unit']}", err=True)
+        sys.exit(EXIT_BUDGET)
+
+
+def main() -> None:
+    """Entry point: run the CLI and map errors to exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except EdgeforgeError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; no partial artifacts were left in the output folder", err=True)
+        sys.exit(130)
+    except Exception:  # noqa: BLE001 - last resort: report as an internal error
+        click.echo("internal error (please report it with this trace):\n" + traceback.format_exc(), err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The compile pipeline: plan, build in a child process, validate, report."""

@@ -1,0 +1,193 @@
+"""The build child process: every TensorFlow step of a compile runs here.
+
+Run as `python -m edgeforge.pipeline.worker REQUEST.json`. It loads the model
+and data, checks the data against the model before any other work, runs the
+recipe's passes, converts, and writes what validation needs into the work
+folder. A converter that crashes takes only this process down; the parent
+reads the last stage from `stage.txt` and reports that step as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeforge.data.dataset import Dataset
+from edgeforge.data.loading import load_data, split_dataset
+from edgeforge.data.matching import match_inputs
+from edgeforge.errors import DataError, EdgeforgeError
+from edgeforge.models.spec import ModelSignature
+
+log = logging.getLogger("edgeforge.worker")
+
+STAGE_FILE = "stage.txt"
+RESPONSE_FILE = "response.json"
+EVAL_FILE = "eval.npz"
+BASELINE_FILE = "baseline_outputs.npz"
+
+
+class _Stages:
+    def __init__(self, work_dir: Path):
+        self.path = work_dir / STAGE_FILE
+        self.timings: dict[str, float] = {}
+        self._name: str | None = None
+        self._start = 0.0
+
+    def begin(self, name: str) -> None:
+        self.end()
+        self._name, self._start = name, time.perf_counter()
+        self.path.write_text(name, encoding="utf-8")
+        log.info("stage: %s", name)
+
+    def end(self) -> None:
+        if self._name is not None:
+            self.timings[self._name] = round(time.perf_counter() - self._start, 3)
+            self._name = None
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    """Carry out one build request; return the response dictionary."""
+    work_dir = Path(request["work_dir"])
+    stages = _Stages(work_dir)
+
+    stages.begin("load model")
+    from edgeforge.models.loading import load_model, model_signature
+
+    model = load_model(request["model_path"], safe_mode=request.get("safe_mode", True))
+    signature = model_signature(model)
+
+    stages.begin("load data")
+    calibration, evaluation = _load_splits(request, signature)
+    np.savez(work_dir / EVAL_FILE, **_as_npz(evaluation))
+
+    stages.begin("passes")
+    model, pass_records = _run_passes(model, request, calibration, evaluation)
+
+    artifacts = []
+    for job in request["conversions"]:
+        stages.begin(f"convert {job['role']} ({job['format']} {job['precision']})")
+        artifacts.append(_convert(model, job, calibration, signature))
+
+    if request.get("predict_baseline", True):
+        stages.begin("baseline predictions")
+        original = load_model(request["model_path"], safe_mode=request.get("safe_mode", True)) if pass_records else model
+        outputs = _predict(original, evaluation, signature)
+        np.savez(work_dir / BASELINE_FILE, **outputs)
+    stages.end()
+
+    return {
+        "ok": True,
+        "signature": signature.to_dict(),
+        "parameters": int(model.count_params()),
+        "samples": {"calibration": len(calibration), "evaluation": len(evaluation)},
+        "data_notes": calibration.notes,
+        "passes": pass_records,
+        "artifacts": artifacts,
+        "timings": stages.timings,
+    }
+
+
+def _load_splits(request: dict[str, Any], signature: ModelSignature) -> tuple[Dataset, Dataset]:
+    image_size, channels = _image_geometry(signature)
+    data = load_data(request["data_path"], image_size=image_size, channels=channels)
+    data = match_inputs(data, signature)
+    if request.get("eval_path"):
+        evaluation = match_inputs(load_data(request["eval_path"], image_size=image_size, channels=channels), signature)
+        training = data
+    else:
+        training, evaluation = split_dataset(data, eval_fraction=request["eval_fraction"], seed=request["seed"])
+    order = np.random.default_rng(request["seed"]).permutation(len(training))
+    calibration = training.take(np.sort(order[: request["calibration_samples"]]))
+    calibration.notes = list(data.notes)
+    if request.get("needs_training_data"):
+        calibration = training
+    return calibration, evaluation
+
+
+def _image_geometry(signature: ModelSignature) -> tuple[tuple[int, int] | None, int | None]:
+    if len(signature.inputs) != 1 or len(signature.inputs[0].shape) != 4:
+        return None, None
+    _, height, width, channels = signature.inputs[0].shape
+    if height is None or width is None:
+        return None, None
+    return (height, width), channels
+
+
+def _as_npz(dataset: Dataset) -> dict[str, np.ndarray]:
+    arrays = {f"input:{name}": array for name, array in dataset.inputs.items()}
+    if dataset.labels is not None:
+        arrays["labels"] = dataset.labels
+    return arrays
+
+
+def _run_passes(model: Any, request: dict[str, Any], training: Dataset, evaluation: Dataset):
+    passes = request.get("passes") or []
+    if not passes:
+        return model, []
+    raise EdgeforgeError("model passes are not available in this build of edgeforge")
+
+
+def _convert(model: Any, job: dict[str, Any], calibration: Dataset, signature: ModelSignature) -> dict[str, Any]:
+    if job["format"] == "tflite":
+        from edgeforge.emit.tflite import convert_tflite
+
+        result = convert_tflite(
+            model,
+            precision=job["precision"],
+            out_path=job["path"],
+            calibration=calibration,
+            io_dtype=job.get("io_dtype", "float32"),
+            per_tensor_weights=job.get("per_tensor_weights", False),
+            allow_float_fallback=job.get("allow_float_fallback", False),
+        )
+    elif job["format"] == "openvino-ir":
+        from edgeforge.emit.openvino import convert_openvino
+
+        result = convert_openvino(
+            model,
+            precision=job["precision"],
+            out_xml=job["path"],
+            signature=signature,
+            calibration=calibration,
+            static_batch=job.get("static_batch", False),
+        )
+    else:
+        raise EdgeforgeError(f"unknown artifact format {job['format']!r}")
+    result["role"] = job["role"]
+    return result
+
+
+def _predict(model: Any, evaluation: Dataset, signature: ModelSignature) -> dict[str, np.ndarray]:
+    inputs = [evaluation.inputs[spec.name] for spec in signature.inputs]
+    outputs = model.predict(inputs if len(inputs) > 1 else inputs[0], batch_size=256, verbose=0)
+    if not isinstance(outputs, list):
+        outputs = [outputs]
+    return {spec.name: np.asarray(out) for spec, out in zip(signature.outputs, outputs)}
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="worker: %(message)s")
+    request_path = Path(argv[0])
+    request = json.loads(request_path.read_text(encoding="utf-8"))
+    response_path = Path(request["work_dir"]) / RESPONSE_FILE
+    try:
+        response = run(request)
+    except EdgeforgeError as err:
+        response = {"ok": False, "error_type": type(err).__name__, "message": str(err)}
+    except Exception as err:  # noqa: BLE001 - reported to the parent as an internal error
+        response = {"ok": False, "error_type": "EdgeforgeError",
+                    "message": f"internal error in the build process: {type(err).__name__}: {err}",
+                    "traceback": traceback.format_exc()}
+    response_path.write_text(json.dumps(response), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,146 @@
+"""Assemble report.json. Its fields are documented in docs/report.md (schema_version 1)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgeforge.data.loading import file_sha256
+from edgeforge.validate.latency import cpu_name
+
+SCHEMA_VERSION = 1
+
+
+def tool_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for package in ("edgeforge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
+                    "openvino", "nncf", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def build_report(
+    *,
+    profile,
+    model_path: Path,
+    model_kind: str,
+    data_path: Path,
+    eval_path: Path | None,
+    recipe,
+    response: dict[str, Any],
+    artifacts: list[dict[str, Any]],
+    validation: dict[str, Any] | None,
+    budgets: list[dict[str, Any]],
+    wall_s: float,
+) -> dict[str, Any]:
+    """Return the report dictionary for one build."""
+    artifact = next(a for a in artifacts if a["role"] == "artifact")
+    reference = next(a for a in artifacts if a["role"] == "float-reference")
+    evaluation_source = {"path": str(eval_path), "sha256": file_sha256(eval_path)} if eval_path else {
+        "path": str(data_path), "split": "held-out part of the calibration data"}
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "edgeforge_version": tool_versions()["edgeforge"],
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "target": {
+            "name": profile.name,
+            "profile_path": str(profile.path),
+            "runtime": profile.runtime,
+            "artifact_format": profile.artifact_format,
+            "device_class": profile.data["device_class"],
+        },
+        "model": {
+            "path": str(model_path),
+            "sha256": file_sha256(model_path),
+            "format": model_kind,
+            "signature": response["signature"],
+            "parameters": response["parameters"],
+        },
+        "data": {
+            "calibration": {"path": str(data_path), "sha256": file_sha256(data_path),
+                            "samples": response["samples"]["calibration"], "notes": response.get("data_notes", [])},
+            "evaluation": dict(evaluation_source, samples=response["samples"]["evaluation"]),
+        },
+        "recipe": {"name": recipe.name, "path": str(recipe.path), "precision": recipe.precision},
+        "passes": response.get("passes", []),
+        "artifacts": [
+            {key: a[key] for key in ("role", "path", "format", "precision", "size_bytes", "files", "io_dtype")}
+            for a in artifacts
+        ],
+        "size": {
+            "artifact_bytes": artifact["size_bytes"],
+            "float_bytes": reference["size_bytes"],
+            "ratio": round(artifact["size_bytes"] / reference["size_bytes"], 4),
+        },
+        "accuracy": _accuracy_section(validation),
+        "latency": validation["latency"] if validation else [],
+        "budgets": budgets,
+        "status": "budget_missed" if any(b["passed"] is False for b in budgets) else "passed",
+        "timings": dict(response.get("timings", {}), total_s=round(wall_s, 3)),
+        "environment": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpu": cpu_name(),
+            "versions": tool_versions(),
+        },
+    }
+    return report
+
+
+def _accuracy_section(validation: dict[str, Any] | None) -> dict[str, Any]:
+    if validation is None:
+        return {"validated": False}
+    section: dict[str, Any] = {
+        "validated": True,
+        "samples": validation["samples"],
+        "primary_output": validation["primary_output"],
+        "baseline": validation.get("baseline"),
+        "float_reference": validation["artifacts"].get("float-reference"),
+        "artifact": validation["artifacts"]["artifact"],
+    }
+    if validation.get("baseline") and "top1" in section["artifact"]:
+        drop = (validation["baseline"]["top1"] - section["artifact"]["top1"]) * 100.0
+        section["drop_points"] = round(drop, 3)
+    return section
+
+
+def report_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A short human summary of one build, for the CLI."""
+    lines = [f"target {report['target']['name']}: {report['recipe']['precision']} "
+             f"{report['target']['artifact_format']} ({report['status']})"]
+    for artifact in report["artifacts"]:
+        lines.append(f"  {artifact['role']:<16} {artifact['path']}  {artifact['size_bytes'] / 1024:.1f} KiB")
+    lines.append(f"  size ratio to float: {report['size']['ratio']:.3f}")
+    accuracy = report["accuracy"]
+    if accuracy.get("validated"):
+        base = accuracy.get("baseline")
+        art = accuracy["artifact"]
+        if base:
+            lines.append(f"  top-1: original {base['top1'] * 100:.2f}%  artifact {art['top1'] * 100:.2f}%  "
+                         f"drop {accuracy['drop_points']:.2f} points  (n={accuracy['samples']})")
+        lines.append(f"  top-1 agreement with original: {art['top1_agreement'] * 100:.2f}%, "
+                     f"max abs output error {art['max_abs_error']:.4g}")
+        for record in report["latency"]:
+            hint = f", {record['precision_hint']}" if "precision_hint" in record else ""
+            lines.append(f"  latency {record['artifact']}{hint}: median {record['median_ms']:.3f} ms, "
+                         f"p90 {record['p90_ms']:.3f} ms ({record['kind']} on {record['device']}, "
+                         f"{record['threads']} threads, {record['runs']} runs)")
+    else:
+        lines.append("  not validated (--no-validate)")
+    for budget in report["budgets"]:
+        state = {True: "pass", False: "FAIL", None: "n/a"}[budget["passed"]]
+        value = "-" if budget["value"] is None else f"{budget['value']:.3f}"
+        lines.append(f"  budget {budget['name']}: {value} / {budget['limit']} {budget['unit']}  {state}"
+                     + ("" if budget["passed"] is not None else f"  ({budget['basis']})"))
+    return lines

@@ -136,11 +136,10 @@ def _load(name: str, files: dict[str, Path], chain: tuple[str, ...]) -> TargetPr
     raw = _read_yaml(path)
     parent_name = raw.get("extends")
     if parent_name is not None:
-        if not isinstance(parent_name, str) or parent_name not in files:
-            raise ProfileError(
-                f"{path}: key 'extends' names unknown target {parent_name!r}; "
-                + _unknown_message(str(parent_name), sorted(files))
-            )
+        if not isinstance(parent_name, str):
+            raise ProfileError(f"{path}: key 'extends': expected string, found {parent_name!r}")
+        if parent_name not in files:
+            raise ProfileError(f"{path}: key 'extends': " + _unknown_message(parent_name, sorted(files)))
         parent = _load(parent_name, files, chain + (name,))
         merged = deep_merge(parent.data, raw)
         merged["extends"] = parent_name

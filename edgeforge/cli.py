@@ -21,7 +21,12 @@ _EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code}  {text}" for code, text 
 
 
 def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose < 0 else logging.INFO if verbose == 0 else logging.DEBUG
+    if verbose < 0:
+        level = logging.WARNING
+    elif verbose == 0:
+        level = logging.INFO
+    else:
+        level = logging.DEBUG
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
 
 

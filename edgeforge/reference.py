@@ -11,6 +11,7 @@ train/calibration split and 100 in the held-out evaluation split. Run `python -m
 from __future__ import annotations
 
 import gzip
+import os
 import logging
 import sys
 import time
@@ -67,7 +68,7 @@ def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
 
 
 def build_reference_model(*, input_shape=(28, 28, 1), classes: int = 10, width: int = 32):
-    """A plain CNN with BatchNorm: three conv blocks of width, 2x and 4x channels, then two Dense layers.
+    """Build a plain CNN with BatchNorm: three conv blocks of width, 2x and 4x channels, then two Dense layers.
 
     BatchNorm momentum is 0.9 rather than Keras' 0.99 because a few hundred
     training steps are too few for the slower moving averages to settle.
@@ -108,7 +109,8 @@ def train_reference(data_path: str | Path, out_path: str | Path, *, seed: int = 
     log.info("trained in %.1f s", time.perf_counter() - start)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    temp = out_path.with_name(f".{out_path.stem}.tmp.keras")
+    # A per-process temporary name, so parallel make runs never write the same file.
+    temp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.keras")
     model.save(temp)
     temp.replace(out_path)
     return out_path

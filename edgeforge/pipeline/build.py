@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BuildResult:
-    """What a compile produced. `report` is the content of report.json."""
+    """The output folder, report path and report content of one compile."""
 
     out_dir: Path
     report_path: Path

@@ -116,7 +116,7 @@ def report_json(report: dict[str, Any]) -> str:
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
-    """A short human summary of one build, for the CLI."""
+    """Format a short human summary of one build, for the CLI."""
     lines = [f"target {report['target']['name']}: {report['recipe']['precision']} "
              f"{report['target']['artifact_format']} ({report['status']})"]
     for artifact in report["artifacts"]:

@@ -106,7 +106,7 @@ class GraphRebuilder:
     _submodels: dict[int, Any] = field(default_factory=dict)
     _used_names: set[str] = field(default_factory=set)
 
-    def build_model(self, model: Any) -> Any:
+    def build_model(self, model: Any, *, name: str | None = None) -> Any:
         """Return a tf_keras functional model with the graph of Keras 3 functional `model`."""
         tf_keras = _tf_keras()
         keras = keras3()
@@ -114,7 +114,7 @@ class GraphRebuilder:
         self._used_names.update(tensor.name.split(":")[0] for tensor in inputs)
         outputs = self._run_graph(model, inputs)
         input_struct = keras.tree.pack_sequence_as(model._inputs_struct, inputs)
-        return tf_keras.Model(input_struct, outputs, name=model.name)
+        return tf_keras.Model(input_struct, outputs, name=name or model.name)
 
     def _make_input(self, keras3_tensor: Any) -> Any:
         tf_keras = _tf_keras()
@@ -146,6 +146,7 @@ class GraphRebuilder:
     def _call(self, operation: Any, args: tuple, kwargs: dict) -> Any:
         keras = keras3()
         kwargs = {key: value for key, value in kwargs.items() if value is not None}
+        name = operation.name
 
         if is_sequential(operation):
             if not operation.built or operation._functional is None:
@@ -159,18 +160,25 @@ class GraphRebuilder:
         if is_functional(operation):
             if self.flatten_nested:
                 return self._run_graph(operation, keras.tree.flatten(args[0]))
-            return self._submodel(operation)(args[0])
+            return self._submodel(operation, name)(args[0])
 
         if not isinstance(operation, keras.layers.Layer):
             raise UnsupportedError(
                 f"{describe_layer(operation)} is a keras.ops call in the graph, which tf_keras cannot rebuild. "
                 "Replace it with the matching keras.layers layer (for example keras.layers.Add for ops.add)"
             )
-        return self._layer(operation)(*args, **kwargs)
+        layer = self._layer(operation)
+        try:
+            return layer(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - a layer's own code may raise anything
+            raise UnsupportedError(
+                f"{describe_layer(operation)} failed when called in tf_keras: {type(err).__name__}: {err}. "
+                "Replace the layer with one that tf_keras 2.x has, or rebuild the model in tf_keras yourself"
+            ) from err
 
-    def _submodel(self, model: Any) -> Any:
+    def _submodel(self, model: Any, name: str) -> Any:
         if id(model) not in self._submodels:
-            self._submodels[id(model)] = self.build_model(model)
+            self._submodels[id(model)] = self.build_model(model, name=name)
         return self._submodels[id(model)]
 
     def _layer(self, layer: Any) -> Any:

@@ -1,8 +1,8 @@
 """Emit OpenVINO IR from a model that is not a Keras model: a `.tflite` or `.onnx` file.
 
-Intel targets accept these inputs through `openvino.convert_model`. The int8 precision runs
-NNCF post-training quantization on the converted model with the calibration samples; fp16
-compresses the weights when saving; fp32 keeps them as they are.
+Intel targets accept these inputs through `openvino.convert_model`. For int8, NNCF post-training
+quantization runs on the converted model with the calibration samples. For fp16, the weights are
+compressed when saving, and fp32 keeps them as they are.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def convert_foreign_to_ir(
 ) -> dict:
     """Convert a `.tflite` or `.onnx` file to OpenVINO IR at `out_xml` (and the `.bin` beside it).
 
-    `calibration` holds one dict per sample, keyed by model input name, arrays with or without
-    the batch axis of 1; int8 needs it, other precisions ignore it. Both files are written to a
+    `calibration` contains one dict per sample, keyed by model input name, with arrays with or
+    without the batch axis of 1. Only int8 uses it. Both files are written to a
     temporary folder first and moved into place, so a failed run leaves no partial IR.
     Returns a description for the report: paths, sizes, precision, inputs and outputs.
     """
@@ -134,5 +134,7 @@ def _save_atomic(ov: Any, model: Any, out_xml: str, *, compress_to_fp16: bool) -
 
 def _port_dict(port: Any) -> dict:
     shape = port.get_partial_shape()
-    dims = [dim.get_length() if dim.is_static else None for dim in shape] if shape.rank.is_static else None
+    dims = None
+    if shape.rank.is_static:
+        dims = [dim.get_length() if dim.is_static else None for dim in shape]
     return {"name": port.get_any_name(), "shape": dims, "dtype": port.get_element_type().to_dtype().name}

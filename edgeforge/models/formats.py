@@ -1,4 +1,4 @@
-"""Identify a model file's format from its content and say which recipes it supports.
+"""Identify a model file's format from its content and report which recipes it supports.
 
 Training recipes (QAT, pruning, distillation) retrain Keras layers in tf_keras, so they need a
 file that yields a tf_keras model: a tf_keras file or SavedModel as it is, or a Keras 3 file
@@ -36,7 +36,7 @@ _NO_LAYERS = (
 
 @dataclass(frozen=True)
 class ModelFileInfo:
-    """What a model file is and whether the training recipes can use it.
+    """Format of a model file and whether the training recipes can use it.
 
     `format` is one of the module constants (KERAS3_ZIP, TF_SAVEDMODEL, ...). `needs_rebuild` is
     True for files Keras 3 wrote, which go through `rebuild_in_tf_keras`. `reason` is a sentence

@@ -1,9 +1,9 @@
 """Accept Keras 3 models by rebuilding them in tf_keras (Keras 2), the engine tfmot needs.
 
 tfmot, the TFLite converter's Keras path and tf_keras's loader reject Keras 3 files and model
-objects. `rebuild_in_tf_keras` loads a Keras 3 `.keras`/`.h5` file (or takes a Keras 3 model),
-rebuilds every layer in tf_keras from its config, copies the weights layer by layer and checks
-that the rebuild gives the same outputs as the original on sample data before anything else runs.
+objects. `rebuild_in_tf_keras` loads a Keras 3 `.keras`/`.h5` file or takes a Keras 3 model,
+and rebuilds every layer in tf_keras from its config with the weights copied layer by layer.
+It then checks that the rebuild gives the original's outputs on sample data.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def rebuild_in_tf_keras(
     `check_data` is one array (single-input models) or arrays by model input name, first axis
     the samples. The rebuilt model must match the original on it within `tolerance` (see
     `OutputCheck`), else `UnsupportedError`. With `check_data=None` the check is skipped and
-    a note says so. Subclassed models are traced, which needs `check_data` for input shapes.
+    a note in the result records that. Subclassed models are traced, which needs `check_data` for input shapes.
     Nested models are inlined unless `flatten_nested` is False (tfmot rejects nested models).
     `trust_model` turns Keras safe mode off for files, which allows Lambda layers.
     """

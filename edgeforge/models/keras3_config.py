@@ -43,6 +43,9 @@ _OBJECT_MODULES = {
 
 _DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
 
+# Options that Keras 3 renamed, by tf_keras class: Keras 3 name -> tf_keras name.
+_RENAMED_OPTIONS = {"LeakyReLU": {"negative_slope": "alpha"}}
+
 
 def is_unset(value: Any) -> bool:
     """Return True for the values Keras uses to mean "option not used"."""
@@ -78,7 +81,10 @@ def translate_layer_config(config: dict, tf_keras_class: type, *, layer_label: s
     `layer_label` names the layer in error messages, e.g. "layer 'dense_1' (Dense)".
     Dropped options are appended to `notes` as sentences.
     """
-    translated = {key: _translate_value(value, layer_label=layer_label, key=key, notes=notes) for key, value in config.items()}
+    renames = _RENAMED_OPTIONS.get(tf_keras_class.__name__, {})
+    translated = {
+        renames.get(key, key): _translate_value(value, layer_label=layer_label, key=key, notes=notes) for key, value in config.items()
+    }
     accepted, takes_any = accepted_arguments(tf_keras_class)
     if takes_any:
         return translated
@@ -133,9 +139,16 @@ def _translate_object(serialized: dict, *, layer_label: str, key: str, notes: li
             )
         return tf_class(**_filter_object_config(config, tf_class, module=module, layer_label=layer_label, key=key, notes=notes))
 
-    if module.startswith("keras.layers") or module == "keras":
-        # A layer nested in a wrapper (Bidirectional, TimeDistributed): tf_keras deserializes it.
-        return {"class_name": class_name, "config": _translate_value(config, layer_label=layer_label, key=key, notes=notes)}
+    nested_class = getattr(tf_keras.layers, class_name, None)
+    if (module.startswith("keras.layers") or module == "keras") and nested_class is not None:
+        # A layer nested in a wrapper (Bidirectional, TimeDistributed): tf_keras deserializes it
+        # from a serialized dict, so translated objects go back to their serialized form.
+        nested = translate_layer_config(config, nested_class, layer_label=f"{layer_label} inner {class_name}", notes=notes)
+        serialized_config = {
+            name: tf_keras.saving.serialize_keras_object(value) if hasattr(value, "get_config") else value
+            for name, value in nested.items()
+        }
+        return {"class_name": class_name, "config": serialized_config}
 
     raise UnsupportedError(
         f"{layer_label}: {key} is a {module or 'custom'} object {class_name!r} that edgeforge cannot "

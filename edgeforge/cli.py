@@ -107,11 +107,19 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--no-validate", is_flag=True, help="Skip accuracy and latency validation.")
 @click.option("--latency-runs", default=200, show_default=True, type=click.IntRange(min=10),
               help="Timed runs per artifact (after 20 warm-up runs; stops after 5 s).")
-@click.option("--unsafe-deserialization", is_flag=True,
-              help="Turn Keras safe_mode off to load Lambda layers. Only for model files you trust.")
+@click.option("--trust-model", is_flag=True,
+              help="Turn Keras safe_mode off so Lambda layers load. Only for model files you trust.")
+@click.option("--custom-objects-module", metavar="MODULE",
+              help="Python module (importable name) that defines the model's custom layers.")
+@click.option("--strict", is_flag=True, help="Fail when a recipe step cannot apply instead of skipping it.")
 def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dirs, budget_values, eval_fraction,
-                    calibration_samples, seed, no_validate, latency_runs, unsafe_deserialization) -> None:
-    """Compile MODEL (.keras, .h5 or SavedModel folder) for a target and validate it."""
+                    calibration_samples, seed, no_validate, latency_runs, trust_model, custom_objects_module,
+                    strict) -> None:
+    """Compile MODEL for a target and validate it.
+
+    MODEL is a .keras or .h5 file (tf_keras or Keras 3), a SavedModel folder,
+    or for Intel targets a .tflite or .onnx file.
+    """
     from edgeforge.pipeline.build import compile_model
     from edgeforge.report.writer import summary_lines
 
@@ -129,7 +137,9 @@ def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dir
         seed=seed,
         validate=not no_validate,
         latency_runs=latency_runs,
-        safe_mode=not unsafe_deserialization,
+        safe_mode=not trust_model,
+        custom_objects_module=custom_objects_module,
+        strict=strict,
     )
     for line in summary_lines(result.report):
         click.echo(line)

@@ -25,21 +25,25 @@ def convert_openvino(
     signature: ModelSignature,
     calibration: Dataset | None = None,
     static_batch: bool = False,
+    tensor_names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Convert `model` to IR at `out_xml` (and the .bin beside it).
 
     `precision`: fp32, fp16 (weights stored as fp16) or int8 (NNCF post-training
-    quantization over `calibration`). Output tensors are renamed to the Keras
-    output names so runners can match them by name.
+    quantization over `calibration`). `model` is a tf_keras model or the path of
+    a SavedModel, .tflite or .onnx model. Inputs and outputs are renamed to the
+    signature's names so runners can match them by name; `tensor_names` maps a
+    signature name to the converter's tensor name where the two differ (TFLite).
     """
     import openvino as ov
 
     start = time.perf_counter()
     try:
-        ov_model = ov.convert_model(model)
+        ov_model = ov.convert_model(str(model) if isinstance(model, Path) else model)
     except Exception as err:  # noqa: BLE001 - the frontend raises many error types
         raise ConversionError(f"OpenVINO conversion failed: {type(err).__name__}: {err}") from err
-    _name_outputs(ov_model, signature)
+    _name_ports(ov_model.inputs, [spec.name for spec in signature.inputs], tensor_names or {})
+    _name_ports(ov_model.outputs, [spec.name for spec in signature.outputs], tensor_names or {})
     if static_batch:
         ov_model.reshape({port.get_any_name(): [1, *port.get_partial_shape()[1:]] for port in ov_model.inputs})
     if precision == "int8":
@@ -55,16 +59,23 @@ def convert_openvino(
             "files": [str(f) for f in files], "wall_s": round(wall, 3), "io_dtype": "float32"}
 
 
-def _name_outputs(ov_model: Any, signature: ModelSignature) -> None:
-    """Give each IR output its Keras name; the TF frontend names them '<layer>/<op>:0'."""
-    wanted = [spec.name for spec in signature.outputs]
-    for port in ov_model.outputs:
+def _name_ports(ports: Any, wanted: list[str], tensor_names: dict[str, str]) -> None:
+    """Give each IR port its signature name.
+
+    The TF frontend names Keras outputs '<layer>/<op>:0', so a port belongs to
+    the name it equals or starts with followed by '/'; `tensor_names` covers
+    frontends that keep only the converter's tensor names.
+    """
+    for port in ports:
         names = port.get_names()
-        owners = {name for name in wanted for tensor in names if tensor == name or tensor.startswith(name + "/")}
+        owners = {
+            name for name in wanted for tensor in names
+            if tensor == name or tensor.startswith(name + "/") or tensor == tensor_names.get(name)
+        }
         if len(owners) != 1:
             raise ConversionError(
-                f"cannot match OpenVINO output {sorted(names)} to one Keras output of {wanted}; "
-                "give each output layer a distinct name"
+                f"cannot match OpenVINO tensor {sorted(names)} to one model tensor of {wanted}; "
+                "give each input and output layer a distinct name"
             )
         port.get_tensor().set_names({owners.pop()})
 

@@ -29,7 +29,7 @@ def convert_tflite(
     per_tensor_weights: bool = False,
     allow_float_fallback: bool = False,
 ) -> dict[str, Any]:
-    """Convert `model` and write the flatbuffer to `out_path` atomically.
+    """Convert `model` (a tf_keras model or a SavedModel folder) and write the flatbuffer atomically.
 
     `precision` is fp32, fp16, dynamic (int8 weights, float activations) or int8
     (full integer, needs `calibration` keyed by model input name). `io_dtype`
@@ -37,7 +37,10 @@ def convert_tflite(
     `allow_float_fallback`, operators without an int8 kernel stay float.
     """
     tf = import_tf()
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if isinstance(model, (str, Path)):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(model))
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if precision == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]

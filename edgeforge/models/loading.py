@@ -30,18 +30,27 @@ def model_format(path: str | Path) -> str:
     raise ModelLoadError(f"unsupported model file {path}: expected .keras, .h5 or a SavedModel folder")
 
 
-def load_model(path: str | Path, *, safe_mode: bool = True) -> Any:
-    """Load a tf_keras model. Keras `safe_mode` stays on unless the caller turns it off."""
+def load_model(path: str | Path, *, safe_mode: bool = True, custom_objects_module: str | None = None) -> Any:
+    """Load a tf_keras model. Keras `safe_mode` stays on unless the caller turns it off.
+
+    `custom_objects_module` names a Python module whose tf_keras layer classes
+    the file may use; it is imported only when the caller passes it.
+    """
     path = Path(path)
     kind = model_format(path)
     keras = import_tf().keras
     if kind == "keras" and not zipfile.is_zipfile(path):
         raise ModelLoadError(f"{path} is not a valid .keras archive (not a zip file); the file may be truncated or corrupt")
+    custom_objects = None
+    if custom_objects_module:
+        from edgeforge.models.custom_objects import collect_custom_objects
+
+        custom_objects = collect_custom_objects(module=custom_objects_module).tf_keras
     try:
         if kind == "keras":
-            model = keras.models.load_model(path, compile=False, safe_mode=safe_mode)
+            model = keras.models.load_model(path, compile=False, safe_mode=safe_mode, custom_objects=custom_objects)
         else:
-            model = keras.models.load_model(path, compile=False)
+            model = keras.models.load_model(path, compile=False, custom_objects=custom_objects)
     except Exception as err:  # noqa: BLE001 - Keras raises many types for a bad file
         raise ModelLoadError(f"cannot load model {path}: {type(err).__name__}: {_first_line(err)}") from err
     if not isinstance(model, keras.Model):

@@ -17,8 +17,8 @@ import numpy as np
 from edgeforge.data.dataset import Dataset
 from edgeforge.data.loading import file_sha256
 from edgeforge.emit.atomic import write_text_atomic
-from edgeforge.errors import DataError, OutputError
-from edgeforge.models.loading import model_format
+from edgeforge.errors import DataError, OutputError, UnsupportedError
+from edgeforge.models.formats import describe_model_file
 from edgeforge.models.spec import ModelSignature
 from edgeforge.pipeline.isolation import run_worker
 from edgeforge.pipeline.plan import plan_conversions, resolve_recipe
@@ -60,6 +60,8 @@ def compile_model(
     validate: bool = True,
     latency_runs: int = 200,
     safe_mode: bool = True,
+    custom_objects_module: str | None = None,
+    strict: bool = False,
 ) -> BuildResult:
     """Compile `model` for `target` and write the artifacts and report.json into `out_dir`.
 
@@ -67,11 +69,20 @@ def compile_model(
     evaluation split of `eval_fraction`. `budgets` overrides the profile's
     budgets by name. The build runs in a staging folder inside `out_dir`;
     files move into place only when every step succeeded, report.json last.
+    `safe_mode=False` lets Keras load Lambda layers (only for trusted files);
+    `custom_objects_module` names a module with the model's custom layers.
+    `strict` makes a recipe step that cannot apply an error instead of a note.
     """
     started = time.perf_counter()
     profile = target if isinstance(target, TargetProfile) else load_target(target, targets_dirs)
     model_path = Path(model)
-    model_kind = model_format(model_path)
+    model_info = describe_model_file(model_path)
+    model_kind = model_info.format
+    if model_kind in ("tflite", "onnx") and profile.artifact_format != "openvino-ir":
+        raise UnsupportedError(
+            f"{model_path}: {model_info.reason}; target {profile.name} emits {profile.artifact_format}. "
+            "Pass the Keras model instead, or pick an Intel target (intel-cpu, intel-igpu, intel-npu)"
+        )
     data_path = Path(data)
     if not data_path.exists():
         raise DataError(f"data not found: {data_path}; pass an .npz file or a folder of class sub-folders")
@@ -88,6 +99,8 @@ def compile_model(
             "work_dir": str(stage_dir),
             "model_path": str(model_path.resolve()),
             "safe_mode": safe_mode,
+            "custom_objects_module": custom_objects_module,
+            "strict": strict,
             "data_path": str(data_path.resolve()),
             "eval_path": str(Path(eval_data).resolve()) if eval_data is not None else None,
             "eval_fraction": eval_fraction,

@@ -22,7 +22,7 @@ import numpy as np
 from edgeforge.data.dataset import Dataset
 from edgeforge.data.loading import load_data, split_dataset
 from edgeforge.data.matching import match_inputs
-from edgeforge.errors import DataError, EdgeforgeError
+from edgeforge.errors import EdgeforgeError, UnsupportedError
 from edgeforge.models.spec import ModelSignature
 
 log = logging.getLogger("edgeforge.worker")
@@ -57,46 +57,67 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     work_dir = Path(request["work_dir"])
     stages = _Stages(work_dir)
 
-    stages.begin("load model")
-    from edgeforge.models.loading import load_model, model_signature
+    raw = None
+    if Path(request["data_path"]).suffix == ".npz":
+        stages.begin("load data")
+        raw = load_data(request["data_path"])
 
-    model = load_model(request["model_path"], safe_mode=request.get("safe_mode", True))
-    signature = model_signature(model)
+    stages.begin("load model")
+    source = _open_source(request, raw)
+    signature = source.signature
 
     stages.begin("load data")
-    calibration, evaluation = _load_splits(request, signature)
+    calibration, evaluation = _load_splits(request, signature, raw)
+    if source.info.needs_rebuild and source.rebuild_check is None:
+        stages.begin("load model (check the Keras 3 rebuild on the data)")
+        source = _open_source(request, calibration)
     np.savez(work_dir / EVAL_FILE, **_as_npz(evaluation))
 
     stages.begin("passes")
-    model, pass_records = _run_passes(model, request, calibration, evaluation)
+    model, pass_records, pass_notes = _run_passes(source, request, calibration, evaluation)
 
     artifacts = []
     for job in request["conversions"]:
         stages.begin(f"convert {job['role']} ({job['format']} {job['precision']})")
-        artifacts.append(_convert(model, job, calibration, signature))
+        artifacts.append(_convert(model, job, calibration, source))
 
     if request.get("predict_baseline", True):
         stages.begin("baseline predictions")
-        original = load_model(request["model_path"], safe_mode=request.get("safe_mode", True)) if pass_records else model
-        outputs = _predict(original, evaluation, signature)
-        np.savez(work_dir / BASELINE_FILE, **outputs)
+        np.savez(work_dir / BASELINE_FILE, **source.predict(evaluation))
     stages.end()
 
     return {
         "ok": True,
         "signature": signature.to_dict(),
-        "parameters": int(model.count_params()),
+        "model_info": dict(source.info.to_dict(), notes=source.notes, rebuild_check=source.rebuild_check),
+        "parameters": int(source.keras_model.count_params()) if source.trainable else None,
         "samples": {"calibration": len(calibration), "evaluation": len(evaluation)},
         "data_notes": calibration.notes,
         "passes": pass_records,
+        "pass_notes": pass_notes,
         "artifacts": artifacts,
         "timings": stages.timings,
     }
 
 
-def _load_splits(request: dict[str, Any], signature: ModelSignature) -> tuple[Dataset, Dataset]:
+def _open_source(request: dict[str, Any], sample_data: Dataset | None):
+    from edgeforge.models.sources import open_model
+
+    check_data = None
+    if sample_data is not None:
+        head = sample_data.head(64).inputs
+        check_data = next(iter(head.values())) if len(head) == 1 else head
+    return open_model(
+        request["model_path"],
+        safe_mode=request.get("safe_mode", True),
+        custom_objects_module=request.get("custom_objects_module"),
+        check_data=check_data,
+    )
+
+
+def _load_splits(request: dict[str, Any], signature: ModelSignature, raw: Dataset | None) -> tuple[Dataset, Dataset]:
     image_size, channels = _image_geometry(signature)
-    data = load_data(request["data_path"], image_size=image_size, channels=channels)
+    data = raw if raw is not None else load_data(request["data_path"], image_size=image_size, channels=channels)
     data = match_inputs(data, signature)
     if request.get("eval_path"):
         evaluation = match_inputs(load_data(request["eval_path"], image_size=image_size, channels=channels), signature)
@@ -127,14 +148,23 @@ def _as_npz(dataset: Dataset) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _run_passes(model: Any, request: dict[str, Any], training: Dataset, evaluation: Dataset):
+def _run_passes(source, request: dict[str, Any], training: Dataset, evaluation: Dataset):
+    """Return (model to convert, pass records, notes on passes that were skipped)."""
     passes = request.get("passes") or []
     if not passes:
-        return model, []
+        return source.convertible, [], []
+    if not source.trainable:
+        reason = (f"recipe passes {[p['name'] for p in passes]} skipped: the model is a {source.info.format} "
+                  f"file, so {source.info.reason}")
+        if request.get("strict"):
+            raise UnsupportedError(reason + "; run without --strict to build with post-training quantization only")
+        log.warning("%s", reason)
+        return source.convertible, [], [reason]
     raise EdgeforgeError("model passes are not available in this build of edgeforge")
 
 
-def _convert(model: Any, job: dict[str, Any], calibration: Dataset, signature: ModelSignature) -> dict[str, Any]:
+def _convert(model: Any, job: dict[str, Any], calibration: Dataset, source) -> dict[str, Any]:
+    signature = source.signature
     if job["format"] == "tflite":
         from edgeforge.emit.tflite import convert_tflite
 
@@ -157,19 +187,12 @@ def _convert(model: Any, job: dict[str, Any], calibration: Dataset, signature: M
             signature=signature,
             calibration=calibration,
             static_batch=job.get("static_batch", False),
+            tensor_names=source.tensor_names,
         )
     else:
         raise EdgeforgeError(f"unknown artifact format {job['format']!r}")
     result["role"] = job["role"]
     return result
-
-
-def _predict(model: Any, evaluation: Dataset, signature: ModelSignature) -> dict[str, np.ndarray]:
-    inputs = [evaluation.inputs[spec.name] for spec in signature.inputs]
-    outputs = model.predict(inputs if len(inputs) > 1 else inputs[0], batch_size=256, verbose=0)
-    if not isinstance(outputs, list):
-        outputs = [outputs]
-    return {spec.name: np.asarray(out) for spec, out in zip(signature.outputs, outputs)}
 
 
 def main(argv: list[str]) -> int:

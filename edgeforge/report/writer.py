@@ -62,6 +62,8 @@ def build_report(
             "format": model_kind,
             "signature": response["signature"],
             "parameters": response["parameters"],
+            "notes": response.get("model_info", {}).get("notes", []),
+            "rebuild_check": response.get("model_info", {}).get("rebuild_check"),
         },
         "data": {
             "calibration": {"path": str(data_path), "sha256": file_sha256(data_path),
@@ -70,6 +72,7 @@ def build_report(
         },
         "recipe": {"name": recipe.name, "path": str(recipe.path), "precision": recipe.precision},
         "passes": response.get("passes", []),
+        "pass_notes": response.get("pass_notes", []),
         "artifacts": [
             {key: a[key] for key in ("role", "path", "format", "precision", "size_bytes", "files", "io_dtype")}
             for a in artifacts

@@ -38,6 +38,17 @@ class LiteRTRunner(Runner):
         self.input_names = list(self._inputs)
         self.output_names = list(self._outputs)
 
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._inputs[name]["shape"])
+
+    def output_shape(self, name: str) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._outputs[name]["shape"])
+
+    def tensor_names(self) -> dict[str, str]:
+        """Map each signature input and output name to the flatbuffer's tensor name."""
+        names = {detail["index"]: detail["name"] for detail in self._interpreter.get_tensor_details()}
+        return {name: names[detail["index"]] for name, detail in {**self._inputs, **self._outputs}.items()}
+
     def _set(self, inputs: dict[str, np.ndarray]) -> None:
         for name, detail in self._inputs.items():
             values = inputs[name]

@@ -56,7 +56,12 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _cell(value: Any, *, numeric: bool = False, raw: bool = False) -> str:
-    content = value if raw else (_number(value) if numeric else _escape(value))
+    if raw:
+        content = value
+    elif numeric:
+        content = _number(value)
+    else:
+        content = _escape(value)
     return f'<td class="num">{content}</td>' if numeric else f"<td>{content}</td>"
 
 

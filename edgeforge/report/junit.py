@@ -1,7 +1,7 @@
 """Write a build's budgets as JUnit XML test cases, the format CI dashboards read.
 
-One `<testcase>` per budget in `report["budgets"]`; a missed budget gets a `<failure>` with its value
-and limit, and a budget with no value (not measured) is `<skipped>`.
+Each budget in `report["budgets"]` becomes one `<testcase>`. A missed budget gets a `<failure>` with its
+value and limit, and a budget with no value (not measured) is `<skipped>`.
 """
 
 from __future__ import annotations

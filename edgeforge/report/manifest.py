@@ -93,7 +93,7 @@ def build_manifest(
 ) -> dict[str, Any]:
     """Describe a build's inputs: hashes of model, target profile, recipe and data, tool versions, seed.
 
-    `data` maps a role (calibration, evaluation) to a file or folder. `options` holds the build
+    `data` maps a role (calibration, evaluation) to a file or folder. `options` contains the build
     settings that change outputs (budgets, precision overrides); it must be JSON-serializable.
     `tools` defaults to the installed versions.
     """

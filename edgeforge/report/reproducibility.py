@@ -1,8 +1,8 @@
 """Compare two build artifacts and name the part that differs.
 
-Measured with tensorflow 2.21 on a small Conv2D digits model: the TFLite converter wrote byte-identical
-fp32, fp16, dynamic-range and int8 models for the same model and representative data, in one process
-and across processes, from a Keras model and from a SavedModel. The flatbuffer holds no timestamp. Its
+Measured with tensorflow 2.21 on a small Conv2D digits model, the TFLite converter wrote byte-identical
+fp32, fp16, dynamic-range and int8 models for the same model and representative data. That held in one
+process and across processes, from a Keras model and from a SavedModel. The flatbuffer has no timestamp. Its
 CONVERSION_METADATA buffer stores the TensorFlow version, the API and source model type (Keras or
 SavedModel), the optimization modes and a hash of the converted model, so a different TensorFlow
 version or conversion path changes those bytes even when the weights and graph are equal.
@@ -26,9 +26,9 @@ def compare_artifacts(a: str | Path, b: str | Path) -> dict[str, Any]:
     """Compare two artifact files or folders and return whether they are identical and what differs.
 
     Returns {"identical", "format", "differences": [{"part", "detail"}]} plus sizes and sha256 for
-    files. For TFLite files a difference names the flatbuffer part (a tensor, an operator, a buffer
-    and the tensor or metadata entry that uses it, a CONVERSION_METADATA field); for other files the
-    first differing byte offset.
+    files. For TFLite files each difference names the flatbuffer part: a tensor, an operator, a buffer
+    with the tensor or metadata entry that uses it, or a CONVERSION_METADATA field. For other files it
+    gives the first differing byte offset.
     """
     first, second = Path(a), Path(b)
     for path in (first, second):

@@ -4,8 +4,8 @@ Compression can keep clean accuracy and still lose more than the original on sli
 inputs. Each perturbation is applied once, with a generator seeded from `seed` and the perturbation
 name, and both models see the same perturbed samples, so the gap between them is paired.
 
-Image-like inputs, shaped (N, H, W, C) with C in 1, 3 or 4 or (N, H, W), get gaussian noise, blur,
-brightness and contrast shifts and occlusion; other float inputs get noise and scaling. Magnitudes
+Image-like inputs are shaped (N, H, W, C) with C in 1, 3 or 4, or (N, H, W). They get gaussian noise,
+blur, brightness and contrast shifts and occlusion. Other float inputs get noise and scaling. Magnitudes
 are relative to the value range (images) or the per-feature standard deviation (other data) of the
 clean evaluation set, times `severity`.
 """
@@ -182,7 +182,12 @@ def evaluate_robustness(
     if not float_inputs:
         raise DataError("no input can be perturbed: every input is integer-typed and not image-like")
     image_data = all(is_image_like(inputs[name]) for name in float_inputs)
-    names = list(perturbations) if perturbations is not None else list(IMAGE_PERTURBATIONS if image_data else TABULAR_PERTURBATIONS)
+    if perturbations is not None:
+        names = list(perturbations)
+    elif image_data:
+        names = list(IMAGE_PERTURBATIONS)
+    else:
+        names = list(TABULAR_PERTURBATIONS)
     for name in names:
         perturbation = _lookup(name)
         if perturbation.image and not image_data:

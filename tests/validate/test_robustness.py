@@ -92,7 +92,7 @@ def test_image_perturbations_change_data_and_keep_range(digits):
 
 
 def test_occlusion_fills_one_square_patch(digits):
-    images = digits["x_test"][:20] + 0.5  # lift the background so the patch value stands out
+    images = digits["x_test"][:20] + 0.5  # lift the background so the patch is the only minimum
     result = perturb(images, "occlusion", rng=np.random.default_rng(0))
     filled = np.isclose(result, images.min()).reshape(20, -1).sum(axis=1)
 

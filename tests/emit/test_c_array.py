@@ -240,3 +240,25 @@ def test_c_array_rejects_non_tflite(tmp_path):
     with pytest.raises(ModelLoadError, match=r"TFLite model not found"):
         emit_c_array(tmp_path / "missing.tflite", out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_estimated_arena_runs_in_tflm(tflite_models):
+    """The estimate must be enough for the real TFLite Micro interpreter, and not far above its minimum."""
+    runtime = pytest.importorskip("tflite_micro", reason="tflite-micro (PyPI) not installed").runtime
+    from edgeforge.emit.arena import estimate_arena
+
+    path = tflite_models["int8"]
+    estimate = estimate_arena(parse_model(path.read_bytes())).total_bytes
+
+    def runs(arena_bytes):
+        try:
+            interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena_bytes)
+            detail = interpreter.get_input_details(0)
+            interpreter.set_input(np.zeros(detail["shape"], detail["dtype"]), 0)
+            interpreter.invoke()
+        except RuntimeError:
+            return False
+        return True
+
+    assert runs(estimate)
+    assert not runs(estimate // 2)

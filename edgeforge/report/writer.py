@@ -5,32 +5,20 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from edgeforge.data.loading import file_sha256
+from edgeforge.report.manifest import tool_versions
 from edgeforge.validate.latency import cpu_name
 
 SCHEMA_VERSION = 1
-
-
-def tool_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for package in ("edgeforge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
-                    "openvino", "nncf", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def build_report(
     *,
     profile,
     model_path: Path,
-    model_kind: str,
     data_path: Path,
     eval_path: Path | None,
     recipe,
@@ -39,6 +27,8 @@ def build_report(
     validation: dict[str, Any] | None,
     budgets: list[dict[str, Any]],
     wall_s: float,
+    firmware: dict[str, Any] | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Return the report dictionary for one build."""
     artifact = next(a for a in artifacts if a["role"] == "artifact")
@@ -59,7 +49,7 @@ def build_report(
         "model": {
             "path": str(model_path),
             "sha256": file_sha256(model_path),
-            "format": model_kind,
+            "format": response.get("model_info", {}).get("format"),
             "signature": response["signature"],
             "parameters": response["parameters"],
             "notes": response.get("model_info", {}).get("notes", []),
@@ -84,7 +74,10 @@ def build_report(
         },
         "accuracy": _accuracy_section(validation),
         "latency": validation["latency"] if validation else [],
+        "robustness": validation.get("robustness") if validation else None,
+        "firmware": firmware,
         "budgets": budgets,
+        "seed": seed,
         "status": "budget_missed" if any(b["passed"] is False for b in budgets) else "passed",
         "timings": dict(response.get("timings", {}), total_s=round(wall_s, 3)),
         "environment": {
@@ -138,7 +131,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             hint = f", {record['precision_hint']}" if "precision_hint" in record else ""
             lines.append(f"  latency {record['artifact']}{hint}: median {record['median_ms']:.3f} ms, "
                          f"p90 {record['p90_ms']:.3f} ms ({record['kind']} on {record['device']}, "
-                         f"{record['threads']} threads, {record['runs']} runs)")
+                         f"threads {record['threads']}, {record['runs']} runs)")
+        robustness = report.get("robustness")
+        if robustness:
+            lines.append(f"  robustness: largest accuracy gap under perturbation {robustness['max_gap_points']:.2f} "
+                         f"points ({robustness['worst_perturbation']})")
     else:
         lines.append("  not validated (--no-validate)")
     for budget in report["budgets"]:

@@ -105,6 +105,7 @@ PROFILE_SCHEMA = {
                 "max_latency_ms": _number_or_null,
                 "max_size_kib": _number_or_null,
                 "max_ram_kib": _number_or_null,
+                "max_robustness_gap": _number_or_null,
             },
         },
         "published_benchmarks": {"type": "array", "items": _benchmark},

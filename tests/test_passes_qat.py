@@ -71,3 +71,12 @@ def test_qat_leaves_unsupported_layer_float():
     wrapped = [layer.name for layer in result.model.layers if type(layer).__name__.startswith("QuantizeWrapper")]
     assert "quant_conv" in wrapped
     assert "quant_logits" in wrapped
+
+
+def test_qat_discarded_when_below_float():
+    model = _model_with_tf_op()
+    # A tolerance below -100 points makes any QAT result count as too far below the float model.
+    result = qat(model, QatConfig(epochs=1, max_accuracy_drop=-200.0), context(target=load_target("arm-cortex-a72")))
+    assert result.model is model
+    assert result.changes["fallback"] == "ptq"
+    assert result.notes[0].startswith("QAT discarded: the QAT model scored")

@@ -33,7 +33,7 @@ class DistillConfig:
     channel_multiple: int, default 8, channels. Derived channel counts round to this
         multiple because runtime SIMD kernels process channels in blocks.
     temperature: float, default 4.0. Softmax temperature T of the soft loss.
-    alpha: float, default 0.1. Weight of the hard-label cross-entropy; the soft loss
+    alpha: float, default 0.5. Weight of the hard-label cross-entropy; the soft loss
         T^2 * KL(teacher_T || student_T) gets 1 - alpha. Without labels only the soft
         loss is used.
     feature_layers: list of str, default []. Layer names present in teacher and
@@ -43,7 +43,7 @@ class DistillConfig:
     epochs: int, default 10. Training epochs.
     steps_per_epoch: int or None, default None (one pass over the data per epoch).
     batch_size: int, default 64, samples.
-    learning_rate: float, default 0.001. Adam learning rate.
+    learning_rate: float, default 0.003. Adam learning rate.
     """
 
     width: float = 0.5
@@ -51,13 +51,13 @@ class DistillConfig:
     init: Literal["teacher", "random"] = "teacher"
     channel_multiple: int = 8
     temperature: float = 4.0
-    alpha: float = 0.1
+    alpha: float = 0.5
     feature_layers: list[str] = field(default_factory=list)
     feature_weight: float = 1.0
     epochs: int = 10
     steps_per_epoch: int | None = None
     batch_size: int = 64
-    learning_rate: float = 0.001
+    learning_rate: float = 0.003
 
     def __post_init__(self) -> None:
         if not 0.0 < self.width <= 1.0:

@@ -16,10 +16,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from edgeforge._tf import import_tf
 from edgeforge.errors import UnsupportedError
 from edgeforge.passes.base import PassContext, PassResult, register_pass
-from edgeforge.passes.common import require_training_data
+from edgeforge.passes.common import predict, require_training_data, top1_agreement
 from edgeforge.passes.prune_magnitude import overall_sparsity
 from edgeforge.passes.training import TrainSettings, train_with_teacher
 
@@ -42,10 +44,15 @@ class QatConfig:
     epochs: int, default 2. Quantization-aware fine-tuning epochs.
     steps_per_epoch: int or None, default None (one pass over the data).
     batch_size: int, default 64, samples.
-    learning_rate: float, default 0.0001. Adam learning rate.
+    learning_rate: float, default 0.0005. Adam learning rate.
     alpha: float, default 0.5. Weight of the hard-label loss; the rest distils from
         the float model, which is the only target without labels.
     temperature: float, default 4.0. Softmax temperature of the distillation term.
+    max_accuracy_drop: float, default 1.0, percentage points. When the trained QAT
+        model scores this much below the float input model on training samples
+        (accuracy with labels, top-1 agreement without), the pass returns the float
+        model so post-training quantization is used instead.
+    check_samples: int, default 512, samples. Training samples used for that check.
     """
 
     preserve_sparsity: Literal["auto"] | bool = "auto"
@@ -53,9 +60,11 @@ class QatConfig:
     epochs: int = 2
     steps_per_epoch: int | None = None
     batch_size: int = 64
-    learning_rate: float = 0.0001
+    learning_rate: float = 0.0005
     alpha: float = 0.5
     temperature: float = 4.0
+    max_accuracy_drop: float = 1.0
+    check_samples: int = 512
 
 
 def unsupported_layers(model: Any) -> dict[str, str]:
@@ -111,6 +120,12 @@ def _annotate(model: Any, skip: set[str]) -> Any:
     return annotated
 
 
+def _score(reference: Any, outputs: Any, data: Any) -> float:
+    if data.labels is not None:
+        return float(np.mean(np.argmax(outputs, axis=-1) == data.labels) * 100.0)
+    return top1_agreement(reference, outputs)
+
+
 def _full_integer_required(context: PassContext) -> bool:
     if context.target is None:
         return False
@@ -164,7 +179,26 @@ def qat(model: Any, config: QatConfig, context: PassContext) -> PassResult:
         learning_rate=config.learning_rate, temperature=config.temperature, alpha=config.alpha, seed=context.seed,
     )
     train_with_teacher(quantized, model, train, settings=settings, pass_name="qat")
+
+    # NOTE: the float model's score stands in for what post-training quantization
+    # would reach; PTQ usually loses a little more, so this check favours PTQ slightly.
+    check = train.head(config.check_samples)
+    reference = predict(model, check)
+    float_score = _score(reference, reference, check)
+    qat_score = _score(reference, predict(quantized, check), check)
+    if float_score - qat_score > config.max_accuracy_drop:
+        message = (
+            f"QAT discarded: the QAT model scored {qat_score:.2f} against {float_score:.2f} for the float model "
+            f"on {len(check)} training samples, more than max_accuracy_drop {config.max_accuracy_drop} points lower; "
+            "the float model goes on to post-training quantization"
+        )
+        if context.strict:
+            raise UnsupportedError(message)
+        changes = {"quantized": False, "fallback": "ptq", "qat_score": round(qat_score, 3), "float_score": round(float_score, 3)}
+        return PassResult(model, changes, [message, *notes])
     changes = {
+        "qat_score": round(qat_score, 3),
+        "float_score": round(float_score, 3),
         "quantized": True,
         "scheme": "prune-preserving 8-bit" if preserve else "default 8-bit",
         "sparsity_before": round(sparsity, 4),

@@ -221,7 +221,7 @@ def run_passes(
     """Run the recipe's passes in order; return the final model and one record per pass.
 
     A record is {"name", "params", "wall_s", "changes", "notes"}. `changes` always
-    holds `applied`, `parameters_before`, `parameters_after` and, when the
+    contains `applied`, `parameters_before`, `parameters_after` and, when the
     evaluation data has labels, `accuracy_before` and `accuracy_after` (top-1, percent).
     A pass that cannot apply (UnsupportedError) is skipped with its reason in
     `notes`, unless `context.strict`, in which case the error propagates.

@@ -224,12 +224,18 @@ def _parent_names(nodes: list, known: set[str]) -> list[str]:
 
 
 def as_functional(model: Any) -> Any:
-    """Return `model` as a functional model; a Sequential model is rewired onto the same layers."""
+    """Return `model` as a functional model; a Sequential model is copied and rewired as one.
+
+    The copy keeps the caller's Sequential layers free of the extra call nodes
+    that rewiring adds.
+    """
     keras = import_tf().keras
     if isinstance(model, keras.Sequential):
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
         inputs = keras.Input(batch_shape=model.input_shape, name=model.input_names[0])
         outputs = inputs
-        for layer in model.layers:
+        for layer in copy.layers:
             outputs = layer(outputs)
         return keras.Model(inputs, outputs, name=model.name)
     if not getattr(model, "_is_graph_network", False):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgeforge._tf import import_tf
-from edgeforge.errors import ModelLoadError
+from edgeforge.errors import ModelLoadError, UnsupportedError
 from edgeforge.passes.base import PassContext, PassResult, register_pass
 from edgeforge.passes.channels import ChannelGraph, channel_importance, count_macs, keep_count, shrink_model
 from edgeforge.passes.common import require_training_data, seed_everything
@@ -98,6 +98,14 @@ def load_student(path: str) -> Any:
         ) from err
 
 
+def _macs_or_none(model: Any) -> int | None:
+    """Return the MAC count, or None for a subclassed model whose layer graph is unknown."""
+    try:
+        return count_macs(model)
+    except UnsupportedError:
+        return None
+
+
 @register_pass("distill", DistillConfig)
 def distill(model: Any, config: DistillConfig, context: PassContext) -> PassResult:
     """Train a student against the input model's soft outputs and return the student."""
@@ -127,8 +135,8 @@ def distill(model: Any, config: DistillConfig, context: PassContext) -> PassResu
         notes.append("training data has no labels: the student learned from teacher outputs only")
     changes = {
         "student": source,
-        "macs_before": count_macs(model),
-        "macs_after": count_macs(student),
+        "macs_before": _macs_or_none(model),
+        "macs_after": _macs_or_none(student),
         "soft_loss_before": round(loss_before, 6),
         "soft_loss_after": round(loss_after, 6),
         "soft_loss_data": "evaluation" if context.eval is not None else "training",

@@ -29,8 +29,8 @@ class PruneMagnitudeConfig:
         kernel at the end of the schedule. Ignored with `m_by_n`.
     initial_sparsity: float, default 0.0. Sparsity at the first pruning step.
     m_by_n: str or None, default None. "2:4" keeps at most 2 non-zero weights in
-        every block of 4 along the input-channel axis, a pattern some runtimes
-        accelerate; the polynomial schedule is then not used.
+        every block of 4 along the input-channel axis. Only runtimes with sparse
+        kernels for this pattern run it faster. The polynomial schedule is then not used.
     frequency: int, default 10, training steps between two mask updates.
     pruning_end: float, default 0.7. Fraction of the training steps at which the
         schedule reaches `target_sparsity`; the remaining steps fine-tune at it.

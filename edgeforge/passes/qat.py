@@ -2,8 +2,8 @@
 
 Before training, every layer is checked against tfmot's default 8-bit registry.
 Layers tfmot cannot quantize stay float when the target accepts float operators
-(`quantization.full_integer: false` in its profile); otherwise the pass returns
-the model unchanged so the emitter falls back to post-training quantization.
+(`quantization.full_integer: false` in its profile). Otherwise the pass returns
+the model unchanged, so the emitter falls back to post-training quantization.
 Either way each such layer is named with its reason in the notes.
 
 The returned model contains tfmot quantize wrappers: load a saved copy inside
@@ -180,8 +180,8 @@ def qat(model: Any, config: QatConfig, context: PassContext) -> PassResult:
     )
     train_with_teacher(quantized, model, train, settings=settings, pass_name="qat")
 
-    # NOTE: the float model's score stands in for what post-training quantization
-    # would reach; PTQ usually loses a little more, so this check favours PTQ slightly.
+    # NOTE: the float model's score replaces the score post-training quantization would
+    # reach. PTQ usually loses a little more, so this check favours PTQ slightly.
     check = train.head(config.check_samples)
     reference = predict(model, check)
     float_score = _score(reference, reference, check)

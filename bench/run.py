@@ -30,7 +30,7 @@ def compile_overhead(work: Path, repeats: int) -> list[str]:
     plain_out = work / "plain.tflite"
     edge_out = work / "edgeforge"
     plain_cmd = [sys.executable, str(ROOT / "bench/plain_int8.py"), str(MODEL), str(TRAIN), str(plain_out), "300"]
-    edge_cmd = [sys.executable, "-m", "edgeforge.cli", "-q", "compile", str(MODEL), "--target", "arm-cortex-a72",
+    edge_cmd = [sys.executable, "-m", "edgeforge.cli", "-q", "compile", str(MODEL), "--target", "arm-cortex-a72", "--recipe", "ptq-int8",
                 "--data", str(TRAIN), "--eval-data", str(EVAL), "--out", str(edge_out), "--no-validate",
                 "--calibration-samples", "300"]
     plain_runs, edge_runs = [], []

@@ -16,7 +16,7 @@ from edgeforge.pipeline.build import compile_model
 @pytest.fixture(scope="module")
 def mcu_build(digits_cnn, digits_npz, tmp_path_factory):
     out = tmp_path_factory.mktemp("mcu")
-    return compile_model(digits_cnn, target="cortex-m7", data=digits_npz, out_dir=out, latency_runs=10)
+    return compile_model(digits_cnn, target="cortex-m7", recipe="ptq-int8", data=digits_npz, out_dir=out, latency_runs=10)
 
 
 def test_mcu_build_leaves_firmware_files(mcu_build):
@@ -80,8 +80,8 @@ def test_second_build_is_skipped(digits_cnn, digits_npz, tmp_path):
 
 @pytest.mark.parametrize("target", ["arm-cortex-a72", "intel-igpu"])
 def test_two_builds_are_byte_identical(digits_cnn, digits_npz, tmp_path, target):
-    first = compile_model(digits_cnn, target=target, data=digits_npz, out_dir=tmp_path / "a", validate=False)
-    second = compile_model(digits_cnn, target=target, data=digits_npz, out_dir=tmp_path / "b", validate=False)
+    first = compile_model(digits_cnn, target=target, recipe="ptq-int8", data=digits_npz, out_dir=tmp_path / "a", validate=False)
+    second = compile_model(digits_cnn, target=target, recipe="ptq-int8", data=digits_npz, out_dir=tmp_path / "b", validate=False)
     for artifact in first.report["artifacts"]:
         for path in artifact["files"]:
             name = path.rsplit("/", 1)[-1]
@@ -117,7 +117,7 @@ def test_robustness_on_reference_model(tmp_path):
     with np.load(train) as archive:
         model.fit(archive["x"], archive["y"], epochs=2, batch_size=64, verbose=0)
     model.save(tmp_path / "reference.keras")
-    result = compile_model(tmp_path / "reference.keras", target="arm-cortex-a72", data=train, eval_data=evaluation,
+    result = compile_model(tmp_path / "reference.keras", target="arm-cortex-a72", recipe="ptq-int8", data=train, eval_data=evaluation,
                            out_dir=tmp_path / "out", latency_runs=10, budgets={"max_robustness_gap": 5.0})
     robustness = result.report["robustness"]
     names = [row["name"] for row in robustness["perturbations"]]

@@ -121,7 +121,7 @@ def compile_model(
 
     stage_dir = _make_stage_dir(out_dir)
     try:
-        jobs = plan_conversions(profile, recipe_spec.precision, stage_dir)
+        jobs = plan_conversions(profile, recipe_spec, stage_dir)
         request = {
             "work_dir": str(stage_dir),
             "model_path": str(model_path.resolve()),
@@ -133,7 +133,8 @@ def compile_model(
             "eval_fraction": eval_fraction,
             "calibration_samples": calibration_samples,
             "seed": seed,
-            "passes": recipe_spec.passes,
+            "recipe_path": str(recipe_spec.path),
+            "target": {"name": profile.name, "path": str(profile.path), "data": profile.data},
             "conversions": [dataclasses.asdict(job) for job in jobs],
             "predict_baseline": validate,
         }

@@ -101,7 +101,10 @@ def _adb(options: AdbOptions, serial: str | None, args: list[str], *, timeout_s:
     output = result.stdout.decode("utf-8", "replace")
     if result.returncode != 0:
         message = (result.stderr.decode("utf-8", "replace") + output).strip()[-400:]
-        raise DeviceError(f"{what} on adb://{serial} failed (exit code {result.returncode}): {message}")
+        hint = ""
+        if "not found" in message or "no devices" in message or "offline" in message:
+            hint = "; run 'adb devices' to list the connected devices and their serials"
+        raise DeviceError(f"{what} on adb://{serial} failed (exit code {result.returncode}): {message}{hint}")
     return output
 
 

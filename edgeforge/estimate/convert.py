@@ -18,8 +18,12 @@ from edgeforge.errors import ConversionError
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 
 
-def convert_keras(model, path: str | Path, *, precision: str, seed: int = 0) -> Path:
-    """Convert `model` and write it atomically to `path`; int8 uses int8 inputs and outputs."""
+def convert_keras(model, path: str | Path, *, precision: str, per_channel: bool = True, seed: int = 0) -> Path:
+    """Convert `model` and write it atomically to `path`; int8 uses int8 inputs and outputs.
+
+    `per_channel=False` gives one quantization scale per weight tensor, as some microcontroller
+    kernels need; it uses the converter's private `_experimental_disable_per_channel` switch.
+    """
     if precision not in PRECISIONS:
         raise ConversionError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     tf = import_tf()
@@ -40,6 +44,8 @@ def convert_keras(model, path: str | Path, *, precision: str, seed: int = 0) -> 
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        if not per_channel:
+            converter._experimental_disable_per_channel = True
     try:
         content = converter.convert()
     except Exception as err:  # the converter raises many unrelated types
@@ -49,5 +55,6 @@ def convert_keras(model, path: str | Path, *, precision: str, seed: int = 0) -> 
     handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "wb") as stream:
         stream.write(content)
+    os.chmod(temp, 0o644)
     os.replace(temp, path)
     return path

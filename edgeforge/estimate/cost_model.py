@@ -1,9 +1,14 @@
 """Linear latency cost model over per-operator features, fitted with non-negative least squares.
 
 Estimated latency (ms) = invoke overhead
-    + sum over operators of  a[group, precision] * MMACs      (compute term)
-                           + c[group, precision]             (per-operator overhead)
-                           + b[precision] * MB moved           (memory term)
+    + sum over operators of  a[type, precision] * MMACs            (compute term)
+                           + p[type, precision] * padded MMACs     (channel tiling, see features.py)
+                           + c[type, precision]                    (per-operator overhead)
+                           + b[precision] * MB moved                (memory term)
+
+Operator types the fit never saw borrow the coefficients of a fitted type of
+the same group (conv, depthwise, dense, pool, elementwise, reduce, data) and
+are listed as uncovered in the estimate.
 
 The compute and memory terms are added rather than maxed, which keeps the fit
 linear so that scipy.optimize.nnls can solve it; on cache-resident edge
@@ -20,27 +25,31 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgeforge.errors import ProfileError
-from edgeforge.estimate.features import OpCost, op_costs
+from edgeforge.estimate.features import GROUP_OF, OpCost, op_costs
 from edgeforge.graph.tflite import TFLiteGraph
 
 MODEL_KIND = "linear-nnls"
 INVOKE = "invoke"
 _PRECISION_FALLBACK = {"dynamic": "fp32", "fp16": "fp32", "int16": "int8"}
+_UNITS = ("mmacs", "padded_mmacs", "ops")
 
 
-def _keys(cost: OpCost, precision: str) -> tuple[str, str, str]:
-    return f"{cost.group}.{precision}.mmacs", f"{cost.group}.{precision}.ops", f"{precision}.mbytes"
+def _op_terms(cost: OpCost, precision: str, op_type: str | None = None) -> dict[str, float]:
+    """Return {feature key: amount} for one operator; keys are "<op type>.<precision>.<unit>"."""
+    name = f"{op_type or cost.op_type}.{precision}"
+    terms = {f"{name}.mmacs": cost.macs / 1e6, f"{name}.ops": 1.0, f"{precision}.mbytes": cost.bytes_moved / 1e6}
+    if cost.padded_macs != cost.macs or cost.group in ("conv", "depthwise", "dense"):
+        terms[f"{name}.padded_mmacs"] = cost.padded_macs / 1e6
+    return terms
 
 
 def feature_vector(costs: Iterable[OpCost]) -> dict[str, float]:
-    """Sum the per-operator features of one model; keys name group, precision and unit."""
+    """Sum the per-operator features of one model."""
     features: dict[str, float] = defaultdict(float)
     features[INVOKE] = 1.0
     for cost in costs:
-        mmacs, count, mbytes = _keys(cost, cost.precision)
-        features[mmacs] += cost.macs / 1e6
-        features[count] += 1.0
-        features[mbytes] += cost.bytes_moved / 1e6
+        for key, amount in _op_terms(cost, cost.precision).items():
+            features[key] += amount
     return dict(features)
 
 
@@ -56,20 +65,28 @@ class CostModel:
     calibration_models: int = 0
     held_out_error: dict[str, Any] = field(default_factory=dict)
 
-    def _coefficient(self, key: str) -> float | None:
-        return self.coefficients.get(key)
+    def _covers(self, op_type: str, precision: str) -> bool:
+        return f"{op_type}.{precision}.ops" in self.coefficients
+
+    def _group_stand_in(self, cost: OpCost, precision: str) -> str | None:
+        """Return a fitted operator type of the same group, for operator types the fit never saw."""
+        for key in sorted(self.coefficients):
+            op_type, _, rest = key.partition(".")
+            if rest == f"{precision}.ops" and GROUP_OF.get(op_type, "elementwise") == cost.group:
+                return op_type
+        return None
 
     def op_latency_ms(self, cost: OpCost) -> tuple[float, bool]:
-        """Return the estimated time of one operator and whether its features were covered by the fit."""
+        """Return the estimated time of one operator and whether the fit covered its type and precision."""
         for precision in (cost.precision, _PRECISION_FALLBACK.get(cost.precision)):
             if precision is None:
                 continue
-            mmacs, count, mbytes = _keys(cost, precision)
-            if mmacs in self.coefficients or count in self.coefficients:
-                value = (self.coefficients.get(mmacs, 0.0) * cost.macs / 1e6
-                         + self.coefficients.get(count, 0.0)
-                         + self.coefficients.get(mbytes, 0.0) * cost.bytes_moved / 1e6)
-                return value, precision == cost.precision
+            op_type = cost.op_type if self._covers(cost.op_type, precision) else self._group_stand_in(cost, precision)
+            if op_type is None:
+                continue
+            value = sum(self.coefficients.get(key, 0.0) * amount
+                        for key, amount in _op_terms(cost, precision, op_type).items())
+            return value, precision == cost.precision and op_type == cost.op_type
         return 0.0, False
 
     def estimate(self, graph: TFLiteGraph | str | Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from edgeforge.graph.tflite import OpInfo, TensorInfo, TFLiteGraph, read_tflite
 GROUPS = ("conv", "depthwise", "dense", "pool", "elementwise", "reduce", "data")
 COST_PRECISIONS = ("fp32", "int8", "dynamic", "int16")
 
-_GROUP_OF = {
+GROUP_OF = {
     "CONV_2D": "conv", "CONV_3D": "conv", "TRANSPOSE_CONV": "conv",
     "DEPTHWISE_CONV_2D": "depthwise",
     "FULLY_CONNECTED": "dense", "BATCH_MATMUL": "dense",
@@ -31,9 +31,20 @@ _GROUP_OF = {
 }
 
 
+_CHANNEL_TILE = 16
+_DEPTH_TILE = {"int8": 8}
+"""Channel tiling for `padded_macs`: matrix-multiply kernels (such as XNNPACK's) compute output
+channels in tiles of 8-16 and int8 kernels read input channels in groups of 4-8, so a layer with
+3 input or 20 output channels costs like a wider one. The cost model fits how much this matters."""
+
+
 @dataclass(frozen=True)
 class OpCost:
-    """Cost figures of one operator. `weight_bytes` counts constant inputs, including fp16 weights after dequantization."""
+    """Cost figures of one operator. `weight_bytes` counts constant inputs, including fp16 weights after dequantization.
+
+    `padded_macs` is `macs` with channels rounded up to the kernel tile sizes; it equals `macs`
+    for operators other than convolutions and fully connected layers.
+    """
 
     index: int
     op_type: str
@@ -42,6 +53,7 @@ class OpCost:
     macs: int
     weight_bytes: int
     activation_bytes: int
+    padded_macs: int = 0
 
     @property
     def bytes_moved(self) -> int:
@@ -86,12 +98,34 @@ def _macs(op: OpInfo) -> int:
         return out * (inputs[0].shape[-1] if inputs[0].shape else 1)
     if op.op_type in ("MAX_POOL_2D", "AVERAGE_POOL_2D", "L2_POOL_2D"):
         return out * int(op.options.get("filterHeight", 1)) * int(op.options.get("filterWidth", 1))
-    group = _GROUP_OF.get(op.op_type, "elementwise")
+    group = GROUP_OF.get(op.op_type, "elementwise")
     if group == "reduce":
         return _elements(inputs[0].shape) if inputs else out
     if group == "data":
         return 0
     return out
+
+
+def _round_up(value: int, tile: int) -> int:
+    return -(-value // tile) * tile
+
+
+def _padded_macs(op: OpInfo, precision: str, macs: int) -> int:
+    inputs = op.inputs
+    if not op.outputs or len(inputs) < 2 or not inputs[1].shape:
+        return macs
+    depth_tile = _DEPTH_TILE.get(precision, 1)
+    positions = _elements(op.outputs[0].shape[:-1])
+    if op.op_type == "CONV_2D":
+        cout, kh, kw, cin = inputs[1].shape
+        return positions * _round_up(cout, _CHANNEL_TILE) * kh * kw * _round_up(cin, depth_tile)
+    if op.op_type == "DEPTHWISE_CONV_2D":
+        _, kh, kw, channels = inputs[1].shape
+        return positions * _round_up(channels, _CHANNEL_TILE) * kh * kw
+    if op.op_type == "FULLY_CONNECTED":
+        units, depth = inputs[1].shape[0], inputs[1].shape[-1]
+        return positions * _round_up(units, _CHANNEL_TILE) * _round_up(depth, depth_tile)
+    return macs
 
 
 def _folded_weights(graph: TFLiteGraph) -> set[int]:
@@ -116,14 +150,17 @@ def op_costs(graph: TFLiteGraph | str | Path) -> list[OpCost]:
         activations = [t for t in op.inputs if not (t.is_constant or t.index in folded)]
         weight_bytes = sum(_weight_bytes(t, t.index in folded) for t in weights)
         activation_bytes = sum(t.nbytes for t in activations) + sum(t.nbytes for t in op.outputs)
+        precision = _precision(op, folded)
+        macs = _macs(op)
         costs.append(OpCost(
             index=op.index,
             op_type=op.op_type,
-            group=_GROUP_OF.get(op.op_type, "elementwise"),
-            precision=_precision(op, folded),
-            macs=_macs(op),
+            group=GROUP_OF.get(op.op_type, "elementwise"),
+            precision=precision,
+            macs=macs,
             weight_bytes=weight_bytes,
             activation_bytes=activation_bytes,
+            padded_macs=_padded_macs(op, precision, macs),
         ))
     return costs
 

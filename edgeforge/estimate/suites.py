@@ -78,6 +78,23 @@ def _swish(res: int, channels: int) -> ModelCase:
     return ModelCase(f"swish_{res}x{res}x{channels}", "layer", build)
 
 
+def _scale(res: int, channels: int) -> ModelCase:
+    """Channel-wise scaling as in squeeze-and-excitation: (res, res, c) times (1, 1, c), a broadcast MUL."""
+    name = f"scale_{res}x{res}x{channels}"
+
+    def build():
+        k = _k()
+        x = k.layers.Input((res, res, channels), batch_size=1)
+        gate = k.layers.Input((1, 1, channels), batch_size=1)
+        return k.Model([x, gate], k.layers.Multiply()([x, gate]), name=name)
+
+    return ModelCase(name, "layer", build)
+
+
+def _activation(kind: str, res: int, channels: int) -> ModelCase:
+    return _single(f"{kind}_{res}x{res}x{channels}", (res, res, channels), lambda k: k.layers.Activation(kind))
+
+
 def _mini_cnn(res: int, widths: tuple[int, ...], name: str) -> ModelCase:
     def build():
         k = _k()
@@ -96,32 +113,41 @@ def calibration_suite() -> list[ModelCase]:
     cases = [
         _conv(32, 8, 16, 3), _conv(32, 16, 32, 3), _conv(16, 32, 64, 3), _conv(16, 64, 64, 3),
         _conv(8, 64, 128, 3), _conv(8, 128, 128, 3), _conv(64, 3, 16, 3), _conv(24, 24, 48, 3),
-        _conv(32, 16, 32, 3, 2), _conv(16, 64, 64, 3, 2), _conv(48, 3, 24, 3, 2),
+        _conv(64, 24, 24, 3), _conv(32, 48, 48, 3), _conv(32, 64, 64, 3), _conv(16, 96, 96, 3),
+        _conv(32, 16, 32, 3, 2), _conv(16, 64, 64, 3, 2), _conv(48, 3, 24, 3, 2), _conv(96, 3, 16, 3, 2),
         _conv(32, 16, 32, 1), _conv(16, 64, 128, 1), _conv(8, 128, 256, 1), _conv(16, 32, 16, 1),
-        _conv(32, 96, 24, 1), _conv(24, 24, 144, 1), _conv(12, 144, 40, 1),
+        _conv(32, 96, 24, 1), _conv(24, 24, 144, 1), _conv(12, 144, 40, 1), _conv(48, 16, 96, 1),
+        _conv(48, 96, 16, 1), _conv(24, 144, 32, 1), _conv(1, 96, 24, 1), _conv(1, 24, 96, 1),
         _depthwise(32, 32), _depthwise(16, 64), _depthwise(8, 128), _depthwise(64, 16), _depthwise(16, 192),
-        _depthwise(32, 32, 2), _depthwise(24, 96, 2),
-        _dense(64, 64), _dense(256, 256), _dense(512, 512), _dense(1024, 256), _dense(128, 1024), _dense(784, 128),
+        _depthwise(48, 96), _depthwise(24, 192), _depthwise(32, 32, 2), _depthwise(24, 96, 2),
+        _depthwise(48, 144, 2),
+        _dense(64, 64), _dense(256, 256), _dense(512, 512), _dense(1024, 256), _dense(128, 1024),
+        _dense(784, 128), _dense(1024, 1024), _dense(2048, 512), _dense(512, 2048),
         _pool("max", 32, 16), _pool("max", 16, 64), _pool("avg", 32, 16), _pool("avg", 16, 64),
-        _global_mean(16, 64), _global_mean(8, 256), _global_mean(32, 32),
-        _add(32, 32), _add(16, 64), _add(8, 128),
-        _swish(32, 32), _swish(16, 96),
+        _global_mean(16, 64), _global_mean(8, 256), _global_mean(32, 32), _global_mean(48, 96),
+        _add(32, 32), _add(16, 64), _add(8, 128), _add(48, 24),
+        _swish(32, 32), _swish(16, 96), _activation("sigmoid", 24, 96), _activation("relu6", 32, 32),
+        _scale(32, 32), _scale(16, 96), _scale(48, 64),
         _mini_cnn(32, (8, 16), "cnn_a"), _mini_cnn(48, (16, 32, 64), "cnn_b"), _mini_cnn(24, (32, 32), "cnn_c"),
+        # Smaller members of the held-out families, so that operator interplay inside a network is fitted.
+        _mobilenet_v2(0.35, 48, "small-network"), _efficientnet_style(8, 48, "small-network"),
+        _resnet_style(8, 24, "small-network"), _mlp(256, 2, 128, "small-network"),
+        _mlp(1536, 1, 512, "small-network"),
     ]
     return cases
 
 
-def _mobilenet_v2(alpha: float, res: int) -> ModelCase:
+def _mobilenet_v2(alpha: float, res: int, family: str = "mobilenet") -> ModelCase:
     name = f"mobilenetv2_{alpha}_{res}"
 
     def build():
         k = _k()
         return k.applications.MobileNetV2(input_shape=(res, res, 3), alpha=alpha, weights=None, classes=10)
 
-    return ModelCase(name, "mobilenet", build)
+    return ModelCase(name, family, build)
 
 
-def _efficientnet_style(width: int, res: int) -> ModelCase:
+def _efficientnet_style(width: int, res: int, family: str = "efficientnet-style") -> ModelCase:
     """MBConv blocks with squeeze-and-excitation and swish, as in EfficientNet, at a small width."""
     name = f"effnet_style_w{width}_{res}"
 
@@ -154,10 +180,10 @@ def _efficientnet_style(width: int, res: int) -> ModelCase:
         x = layers.GlobalAveragePooling2D()(x)
         return k.Model(inputs, layers.Dense(10)(x), name=name)
 
-    return ModelCase(name, "efficientnet-style", build)
+    return ModelCase(name, family, build)
 
 
-def _resnet_style(width: int, res: int) -> ModelCase:
+def _resnet_style(width: int, res: int, family: str = "resnet-style") -> ModelCase:
     """Basic residual blocks (two 3x3 convolutions and an identity or 1x1 shortcut)."""
     name = f"resnet_style_w{width}_{res}"
 
@@ -181,7 +207,7 @@ def _resnet_style(width: int, res: int) -> ModelCase:
         x = layers.GlobalAveragePooling2D()(x)
         return k.Model(inputs, layers.Dense(10)(x), name=name)
 
-    return ModelCase(name, "resnet-style", build)
+    return ModelCase(name, family, build)
 
 
 def _plain_cnn(widths: tuple[int, ...], res: int) -> ModelCase:
@@ -201,7 +227,7 @@ def _plain_cnn(widths: tuple[int, ...], res: int) -> ModelCase:
     return ModelCase(name, "plain-cnn", build)
 
 
-def _mlp(width: int, depth: int, features: int) -> ModelCase:
+def _mlp(width: int, depth: int, features: int, family: str = "mlp") -> ModelCase:
     name = f"mlp_{features}_{width}x{depth}"
 
     def build():
@@ -211,7 +237,7 @@ def _mlp(width: int, depth: int, features: int) -> ModelCase:
             x = k.layers.Dense(width, activation="relu")(x)
         return k.Model(inputs, k.layers.Dense(10)(x), name=name)
 
-    return ModelCase(name, "mlp", build)
+    return ModelCase(name, family, build)
 
 
 def held_out_suite() -> list[ModelCase]:
@@ -221,5 +247,5 @@ def held_out_suite() -> list[ModelCase]:
         _efficientnet_style(16, 64), _efficientnet_style(24, 96),
         _resnet_style(16, 32), _resnet_style(24, 64),
         _plain_cnn((16, 32), 32), _plain_cnn((32, 64, 64), 64),
-        _mlp(256, 2, 784), _mlp(512, 3, 256), _mlp(1024, 2, 1024),
+        _mlp(512, 2, 784), _mlp(1024, 2, 1024), _mlp(1024, 3, 2048),
     ]

@@ -58,3 +58,4 @@ def convert_keras(model, path: str | Path, *, precision: str, per_channel: bool 
     os.chmod(temp, 0o644)
     os.replace(temp, path)
     return path
+

@@ -45,10 +45,6 @@ def parse_allowlist(target: TargetProfile) -> dict[str, int | None]:
     return allowed
 
 
-def _op_dtypes(op: OpInfo) -> list[tuple[str, str]]:
-    return [(t.name, t.dtype) for t in (*op.inputs, *op.outputs)]
-
-
 def _float_tensors(op: OpInfo) -> list[str]:
     bad = []
     for tensor in (*op.inputs, *op.outputs):

@@ -1,6 +1,6 @@
 """Latency and energy estimates for targets without a reachable device, and the cost-model calibration."""
 
-from edgeforge.estimate.calibrate import CalibrationResult, calibrate, write_calibrated_profile
+from edgeforge.estimate.calibration import CalibrationResult, calibrate, write_calibrated_profile
 from edgeforge.estimate.cost_model import CostModel, error_summary, feature_vector, fit_cost_model
 from edgeforge.estimate.energy import estimate_energy
 from edgeforge.estimate.features import OpCost, op_costs

@@ -10,9 +10,9 @@ Operator types the fit never saw borrow the coefficients of a fitted type of
 the same group (conv, depthwise, dense, pool, elementwise, reduce, data) and
 are listed as uncovered in the estimate.
 
-The compute and memory terms are added rather than maxed, which keeps the fit
-linear so that scipy.optimize.nnls can solve it; on cache-resident edge
-models compute dominates and the sum stays close to the roofline maximum.
+The compute and memory terms are added rather than maxed, so the fit stays
+linear and scipy.optimize.nnls can solve it. On cache-resident edge models
+compute dominates, so the sum stays close to the roofline maximum.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from edgeforge.graph.tflite import TFLiteGraph
 
 MODEL_KIND = "linear-nnls"
 INVOKE = "invoke"
+SPILL = "spill.mbytes"
+KNEE_CANDIDATES = tuple(float(2 ** power) for power in range(18, 26))
+"""Cache sizes tried for the weight-spill knee, 256 KiB to 32 MiB; the fit keeps the best one."""
 _PRECISION_FALLBACK = {"dynamic": "fp32", "fp16": "fp32", "int16": "int8"}
-_UNITS = ("mmacs", "padded_mmacs", "ops")
 
 
 def _op_terms(cost: OpCost, precision: str, op_type: str | None = None) -> dict[str, float]:
@@ -43,13 +45,23 @@ def _op_terms(cost: OpCost, precision: str, op_type: str | None = None) -> dict[
     return terms
 
 
-def feature_vector(costs: Iterable[OpCost]) -> dict[str, float]:
-    """Sum the per-operator features of one model."""
+def spill_mbytes(costs: Iterable[OpCost], cache_knee_bytes: float | None) -> float:
+    """Return the MB of weights beyond `cache_knee_bytes`, which are read from DRAM on every inference."""
+    if cache_knee_bytes is None:
+        return 0.0
+    return max(0.0, sum(c.weight_bytes for c in costs) - cache_knee_bytes) / 1e6
+
+
+def feature_vector(costs: Iterable[OpCost], *, cache_knee_bytes: float | None = None) -> dict[str, float]:
+    """Sum the per-operator features of one model, plus the weight spill beyond the cache knee."""
+    costs = list(costs)
     features: dict[str, float] = defaultdict(float)
     features[INVOKE] = 1.0
     for cost in costs:
         for key, amount in _op_terms(cost, cost.precision).items():
             features[key] += amount
+    if cache_knee_bytes is not None:
+        features[SPILL] = spill_mbytes(costs, cache_knee_bytes)
     return dict(features)
 
 
@@ -64,6 +76,7 @@ class CostModel:
     fitted: str = ""
     calibration_models: int = 0
     held_out_error: dict[str, Any] = field(default_factory=dict)
+    cache_knee_bytes: float | None = None
 
     def _covers(self, op_type: str, precision: str) -> bool:
         return f"{op_type}.{precision}.ops" in self.coefficients
@@ -91,10 +104,14 @@ class CostModel:
 
     def estimate(self, graph: TFLiteGraph | str | Path) -> dict[str, Any]:
         """Return the estimated latency in ms, the per-operator split and the operators the fit did not cover."""
-        costs = op_costs(graph)
+        return self.estimate_costs(op_costs(graph))
+
+    def estimate_costs(self, costs: list[OpCost]) -> dict[str, Any]:
+        """Return the estimate for a model given as its `op_costs`."""
         per_op = []
         uncovered: list[str] = []
         total = self.coefficients.get(INVOKE, 0.0)
+        total += self.coefficients.get(SPILL, 0.0) * spill_mbytes(costs, self.cache_knee_bytes)
         for cost in costs:
             value, covered = self.op_latency_ms(cost)
             total += value
@@ -113,6 +130,7 @@ class CostModel:
             "threads": self.threads,
             "fitted": self.fitted,
             "calibration_models": self.calibration_models,
+            "cache_knee_bytes": self.cache_knee_bytes,
             "coefficients": {key: float(value) for key, value in sorted(self.coefficients.items())},
             "held_out_error": dict(self.held_out_error),
         }
@@ -135,29 +153,46 @@ class CostModel:
             fitted=str(data.get("fitted", "")),
             calibration_models=int(data.get("calibration_models", 0)),
             held_out_error=dict(data.get("held_out_error") or {}),
+            cache_knee_bytes=data.get("cache_knee_bytes"),
         )
 
 
+def _solve(rows: list[dict[str, float]], measured: np.ndarray) -> tuple[dict[str, float], float]:
+    """Fit non-negative coefficients to `rows`; return them and the RMS relative residual."""
+    from scipy.optimize import nnls
+
+    keys = sorted({key for row in rows for key, value in row.items() if value > 0})
+    matrix = np.array([[row.get(key, 0.0) for key in keys] for row in rows], dtype=np.float64)
+    weighted = matrix / measured[:, None]
+    solution, residual = nnls(weighted, np.ones_like(measured), maxiter=50 * len(keys))
+    return {key: float(value) for key, value in zip(keys, solution)}, float(residual / np.sqrt(len(rows)))
+
+
 def fit_cost_model(
-    features: list[dict[str, float]], measured_ms: list[float], *, device: str, threads: int, fitted: str = "",
+    models: list[list[OpCost]], measured_ms: list[float], *, device: str, threads: int, fitted: str = "",
+    knee_candidates: tuple[float, ...] = KNEE_CANDIDATES,
 ) -> CostModel:
     """Fit non-negative coefficients that minimise the relative error over the given models.
 
-    Each row is divided by its measured latency, so a 10 us layer and a 5 ms
-    network weigh the same in the fit.
+    `models` holds each model's `op_costs`. Each row is divided by its measured
+    latency, so a 10 us layer and a 5 ms network weigh the same in the fit. The
+    cache knee is chosen from `knee_candidates` (or none) by the lowest residual.
     """
-    from scipy.optimize import nnls
-
-    if len(features) != len(measured_ms) or not features:
-        raise ValueError("features and measured_ms must be non-empty and of equal length")
-    keys = sorted({key for row in features for key, value in row.items() if value > 0})
-    matrix = np.array([[row.get(key, 0.0) for key in keys] for row in features], dtype=np.float64)
-    target = np.asarray(measured_ms, dtype=np.float64)
-    weighted = matrix / target[:, None]
-    solution, _ = nnls(weighted, np.ones_like(target), maxiter=50 * len(keys))
-    coefficients = {key: float(value) for key, value in zip(keys, solution)}
+    if len(models) != len(measured_ms) or not models:
+        raise ValueError("models and measured_ms must be non-empty and of equal length")
+    measured = np.asarray(measured_ms, dtype=np.float64)
+    best: tuple[float, dict[str, float], float | None] | None = None
+    for knee in (None, *knee_candidates):
+        rows = [feature_vector(costs, cache_knee_bytes=knee) for costs in models]
+        coefficients, residual = _solve(rows, measured)
+        if best is None or residual < best[0] - 1e-9:
+            best = (residual, coefficients, knee)
+    _, coefficients, knee = best
+    if knee is not None and coefficients.get(SPILL, 0.0) == 0.0:
+        knee = None
+        coefficients.pop(SPILL, None)
     return CostModel(coefficients=coefficients, device=device, threads=threads, fitted=fitted,
-                     calibration_models=len(features))
+                     calibration_models=len(models), cache_knee_bytes=knee)
 
 
 def error_summary(predicted_ms: list[float], measured_ms: list[float]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import numpy as np
 from edgeforge.graph.tflite import OpInfo, TensorInfo, TFLiteGraph, read_tflite
 
 GROUPS = ("conv", "depthwise", "dense", "pool", "elementwise", "reduce", "data")
-COST_PRECISIONS = ("fp32", "int8", "dynamic", "int16")
 
 GROUP_OF = {
     "CONV_2D": "conv", "CONV_3D": "conv", "TRANSPOSE_CONV": "conv",
@@ -33,9 +32,9 @@ GROUP_OF = {
 
 _CHANNEL_TILE = 16
 _DEPTH_TILE = {"int8": 8}
-"""Channel tiling for `padded_macs`: matrix-multiply kernels (such as XNNPACK's) compute output
-channels in tiles of 8-16 and int8 kernels read input channels in groups of 4-8, so a layer with
-3 input or 20 output channels costs like a wider one. The cost model fits how much this matters."""
+"""Channel tiling for `padded_macs`. Matrix-multiply kernels such as XNNPACK's compute output
+channels in tiles of 8-16, and int8 kernels read input channels in groups of 4-8. A layer with
+3 input or 20 output channels therefore costs like a wider one; the fit decides how much."""
 
 
 @dataclass(frozen=True)

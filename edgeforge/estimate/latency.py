@@ -27,8 +27,8 @@ def estimate_latency(
 ) -> dict[str, Any]:
     """Return a latency record of kind "estimated" for a .tflite artifact.
 
-    The record has the keys of a measured one (median_ms and mean_ms hold the
-    estimate; p90_ms, std_ms, warmup and runs are None) plus `estimator`: the
+    The record has the keys of a measured one: median_ms and mean_ms hold the
+    estimate, and p90_ms, std_ms, warmup and runs are None. `estimator` adds the
     model kind, the device it was fitted on, its held-out error and the
     operators the fit did not cover.
     """

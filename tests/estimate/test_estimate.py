@@ -11,7 +11,7 @@ import yaml
 
 from edgeforge.errors import OutputError, ProfileError
 from edgeforge.estimate import (
-    CostModel, calibrate, compare_published, estimate_energy, estimate_latency, fit_cost_model, op_costs,
+    CostModel, OpCost, calibrate, compare_published, estimate_energy, estimate_latency, fit_cost_model, op_costs,
 )
 from edgeforge.estimate.suites import ModelCase
 from edgeforge.targets import load_target
@@ -81,17 +81,32 @@ def test_op_costs_conv_macs(tiny_conv):
     assert conv.padded_macs == 6 * 6 * 16 * 3 * 3 * 8
 
 
-def test_fit_recovers_linear_coefficients():
+def synthetic_models(rng, count: int) -> list[list[OpCost]]:
+    """Random single-conv and single-dense fp32 models described only by their costs."""
+    models = []
+    for _ in range(count):
+        macs = int(rng.uniform(1e5, 5e7))
+        weights = int(rng.uniform(1e3, 3e7))
+        models.append([
+            OpCost(0, "CONV_2D", "conv", "fp32", macs, weights // 4, int(rng.uniform(1e3, 1e6)), int(macs * 1.3)),
+            OpCost(1, "FULLY_CONNECTED", "dense", "fp32", weights // 8, weights, 4096, weights // 8),
+        ])
+    return models
+
+
+def test_fit_recovers_cost_model():
     rng = np.random.default_rng(0)
-    truth = {"invoke": 0.002, "CONV_2D.fp32.mmacs": 0.01, "CONV_2D.fp32.ops": 0.001, "fp32.mbytes": 0.05}
-    rows = []
-    for _ in range(30):
-        rows.append({"invoke": 1.0, "CONV_2D.fp32.mmacs": rng.uniform(0.1, 50), "CONV_2D.fp32.ops": rng.integers(1, 9),
-                     "fp32.mbytes": rng.uniform(0.01, 2)})
-    measured = [sum(truth[k] * v for k, v in row.items()) for row in rows]
-    model = fit_cost_model(rows, measured, device="synthetic", threads=1)
-    for key, value in truth.items():
-        assert model.coefficients[key] == pytest.approx(value, rel=1e-3), key
+    truth = CostModel(coefficients={"invoke": 0.002, "CONV_2D.fp32.padded_mmacs": 0.01, "CONV_2D.fp32.ops": 0.001,
+                                    "FULLY_CONNECTED.fp32.mmacs": 0.03, "FULLY_CONNECTED.fp32.ops": 0.0005,
+                                    "fp32.mbytes": 0.05, "spill.mbytes": 0.2},
+                      device="synthetic", threads=1, cache_knee_bytes=float(2 ** 22))
+    models = synthetic_models(rng, 60)
+    measured = [truth.estimate_costs(costs)["estimated_ms"] for costs in models]
+    model = fit_cost_model(models, measured, device="synthetic", threads=1)
+    assert model.cache_knee_bytes == 2 ** 22
+    for costs in synthetic_models(rng, 10):
+        estimate = model.estimate_costs(costs)["estimated_ms"]
+        assert estimate == pytest.approx(truth.estimate_costs(costs)["estimated_ms"], rel=1e-3)
 
 
 def write_profile(folder: Path, **extra) -> Path:

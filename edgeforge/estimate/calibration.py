@@ -1,13 +1,14 @@
 """Fit a device's cost-model coefficients from benchmark models measured on it.
 
-`calibrate` converts the calibration suite (single layers and small networks in
-each precision), measures every model with `edgeforge.devices.bench_artifact`,
-fits the coefficients, measures the held-out suite for the error figures, and
+`calibrate` converts the calibration suite (single layers and small networks)
+in each precision and measures every model with `edgeforge.devices.bench_artifact`.
+It fits the coefficients, measures the held-out suite for the error figures, and
 writes a copy of the target profile with the fitted `cost_model`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -22,8 +23,8 @@ import yaml
 from edgeforge.devices import AdbOptions, SshOptions, bench_artifact
 from edgeforge.errors import InputError, OutputError, ProfileError
 from edgeforge.estimate.convert import convert_keras
-from edgeforge.estimate.cost_model import CostModel, error_summary, feature_vector, fit_cost_model
-from edgeforge.estimate.features import op_costs
+from edgeforge.estimate.cost_model import CostModel, error_summary, fit_cost_model
+from edgeforge.estimate.features import OpCost, op_costs
 from edgeforge.estimate.suites import ModelCase, calibration_suite, held_out_suite
 from edgeforge.graph.tflite import read_tflite
 from edgeforge.targets.registry import TargetProfile
@@ -40,13 +41,13 @@ REPEATS = 2
 
 @dataclass
 class MeasuredModel:
-    """One benchmark model with its features, its measurement and, after the fit, its estimate."""
+    """One benchmark model with its operator costs, its measurement and, after the fit, its estimate."""
 
     name: str
     family: str
     precision: str
     path: Path
-    features: dict[str, float]
+    costs: list[OpCost]
     measured_ms: float
     estimated_ms: float | None = None
 
@@ -92,30 +93,35 @@ def convert_cases(
 
 def measure_latency_ms(
     path: Path, *, device: str, threads: int, ssh: SshOptions | None = None, adb: AdbOptions | None = None,
+    statistic: str = "median_ms",
 ) -> float:
-    """Return the lowest of REPEATS median latencies of `path`, each over about TARGET_MEASURE_S seconds of runs."""
+    """Return the lowest of REPEATS measurements of `path`, each over about TARGET_MEASURE_S seconds of runs.
+
+    `statistic` is the record key taken from each measurement: "median_ms", or "min_ms" on a shared,
+    noisy machine where other load only adds time.
+    """
     probe = bench_artifact(path, device=device, threads=threads, warmup=2, runs=3, ssh=ssh, adb=adb)
     per_run_s = max(probe["min_ms"], 1e-3) / 1000.0
     runs = int(min(2000, max(10, TARGET_MEASURE_S / per_run_s)))
-    medians = []
+    values = []
     for _ in range(REPEATS):
         record = bench_artifact(path, device=device, threads=threads, warmup=max(3, runs // 10), runs=runs,
                                 ssh=ssh, adb=adb)
-        medians.append(float(record["median_ms"] if record["median_ms"] is not None else record["mean_ms"]))
-    return min(medians)
+        value = record.get(statistic) if record.get(statistic) is not None else record["mean_ms"]
+        values.append(float(value))
+    return min(values)
 
 
 def measure_cases(
     converted: list[tuple[ModelCase, str, Path]], *, device: str, threads: int,
-    ssh: SshOptions | None = None, adb: AdbOptions | None = None,
+    ssh: SshOptions | None = None, adb: AdbOptions | None = None, statistic: str = "median_ms",
     progress: Callable[[str], None] | None = None,
 ) -> list[MeasuredModel]:
-    """Measure each converted model on `device` and pair it with its features."""
+    """Measure each converted model on `device` and pair it with its operator costs."""
     measured = []
     for number, (case, precision, path) in enumerate(converted, start=1):
-        latency = measure_latency_ms(path, device=device, threads=threads, ssh=ssh, adb=adb)
-        features = feature_vector(op_costs(read_tflite(path)))
-        measured.append(MeasuredModel(case.name, case.family, precision, path, features, latency))
+        latency = measure_latency_ms(path, device=device, threads=threads, ssh=ssh, adb=adb, statistic=statistic)
+        measured.append(MeasuredModel(case.name, case.family, precision, path, op_costs(read_tflite(path)), latency))
         log.info("measured %d/%d %s %s: %.4f ms", number, len(converted), case.name, precision, latency)
         if progress is not None:
             progress(f"{case.name} {precision}")
@@ -142,6 +148,7 @@ def calibrate(
     adb: AdbOptions | None = None,
     calibration_cases: Sequence[ModelCase] | None = None,
     held_out_cases: Sequence[ModelCase] | None = None,
+    statistic: str = "median_ms",
     progress: Callable[[str], None] | None = None,
 ) -> CalibrationResult:
     """Measure the benchmark suites on `device`, fit the cost model and, if asked, write a profile copy.
@@ -149,6 +156,8 @@ def calibrate(
     `output_profile` gets a copy of `base_profile` with key `cost_model` replaced
     and `name` set to the file's stem; the base profile file is never changed.
     `work_dir` keeps the converted models for reuse (a temporary folder if None).
+    `statistic` ("median_ms" or "min_ms") is the measurement both the fit and the
+    held-out error use.
     """
     if (output_profile is None) != (base_profile is None):
         raise InputError("pass both base_profile and output_profile to write a calibrated profile, or neither")
@@ -160,19 +169,21 @@ def calibrate(
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         fit_set = measure_cases(convert_cases(calibration_cases or calibration_suite(), precisions, work_dir),
-                                device=device, threads=threads, ssh=ssh, adb=adb, progress=progress)
+                                device=device, threads=threads, ssh=ssh, adb=adb, statistic=statistic,
+                                progress=progress)
         fitted = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-        model = fit_cost_model([m.features for m in fit_set], [m.measured_ms for m in fit_set],
+        model = fit_cost_model([m.costs for m in fit_set], [m.measured_ms for m in fit_set],
                                device=device, threads=threads, fitted=fitted)
         fit_error = evaluate(model, fit_set)
         check_set: list[MeasuredModel] = []
         error: dict[str, Any] = {}
         if held_out:
             check_set = measure_cases(convert_cases(held_out_cases or held_out_suite(), precisions, work_dir),
-                                      device=device, threads=threads, ssh=ssh, adb=adb, progress=progress)
+                                      device=device, threads=threads, ssh=ssh, adb=adb, statistic=statistic,
+                                      progress=progress)
             error = evaluate(model, check_set)
             error["families"] = sorted({m.family for m in check_set})
-        model = CostModel(**{**model.__dict__, "held_out_error": error})
+        model = dataclasses.replace(model, held_out_error=error)
         result = CalibrationResult(model, fit_set, check_set, error)
         result.notes.append(
             f"fit error on the calibration models: median {fit_error['median_abs_pct']:.1f}%, "

@@ -26,7 +26,7 @@ Regenerate this page with `python -m edgeforge.estimate.benchmark --markdown doc
 estimate with measurements of networks that were not part of the fit. The models have random
 weights; latency does not depend on the weight values.
 
-The host is shared with other jobs, so two runs of the same model differ by up to about 15%.
+On a host shared with other jobs, two runs of the same model can differ by 20% or more.
 The minimum over the timed runs is used because other load only adds time.
 """
 

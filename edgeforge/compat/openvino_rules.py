@@ -20,7 +20,7 @@ _STRUCTURAL = {"Parameter", "Result", "Constant", "Convert", "ShapeOf", "Reshape
 
 
 def read_ir_ops(path: Path) -> list[dict]:
-    """Return [{index, type, element_type, shape, dynamic}] for each operation of the IR, in topological order."""
+    """Return index, type, name, element type, output rank, dynamic flag and input types of each IR operation, in topological order."""
     import openvino as ov
 
     try:

@@ -27,7 +27,7 @@ class Finding:
 
 @dataclass
 class OpLogEntry:
-    """One operator as the target sees it; `placement` is "accelerator", "cpu" or "device" (single-engine targets)."""
+    """One operator in the log; `placement` is "accelerator", "cpu" or "device" (targets with one engine)."""
 
     index: int
     op_type: str

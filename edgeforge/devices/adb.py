@@ -1,8 +1,8 @@
 """Run LiteRT's `benchmark_model` binary on an Android device over adb and parse its log.
 
-The user supplies the binary (built for the device's ABI from the LiteRT
-sources or downloaded from the LiteRT releases); edgeforge pushes it and the
-model to a temporary folder under /data/local/tmp and removes the folder after.
+The user supplies the binary, built for the device's ABI from the LiteRT
+sources or taken from the LiteRT releases. edgeforge pushes it and the model
+to a temporary folder under /data/local/tmp and removes the folder afterwards.
 """
 
 from __future__ import annotations

@@ -132,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline-s", type=float, default=None,
                         help="stop with exit code 5 once the run has taken this many seconds")
     args = parser.parse_args(argv)
+
     deadline = None if args.deadline_s is None else time.monotonic() + args.deadline_s
     base = {"cpu": cpu_name(), "machine": platform.machine(), "hostname": platform.node(),
             "python": platform.python_version(), "pid": os.getpid()}
+
     module = "ai_edge_litert" if args.runtime == "litert" else "openvino"
     try:
         __import__(module)
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({**base, "error": "runtime_missing", "message": f"{module}: {err}",
                           "executable": sys.executable}))
         return EXIT_NO_RUNTIME
+
     try:
         if args.runtime == "litert":
             result = time_litert(args.artifact, args.threads, args.warmup, args.runs, deadline)

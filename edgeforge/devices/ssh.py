@@ -86,7 +86,7 @@ def _ssh(
     device: SshDevice, options: SshOptions, remote_command: str, *,
     timeout_s: float, stdin: bytes | None = None, what: str, connected: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run `remote_command`; `connected` says an earlier call reached the host, so exit 255 is a lost session."""
+    """Run `remote_command`; with `connected` set (an earlier call reached the host), exit 255 means a lost session."""
     command = _base_command(device, options) + [remote_command]
     log.debug("ssh %s: %s", device, remote_command)
     try:

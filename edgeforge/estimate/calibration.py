@@ -36,7 +36,7 @@ CALIBRATION_PRECISIONS = ("fp32", "int8")
 TARGET_MEASURE_S = 0.25
 """Seconds of timed runs per model and repeat; the run count follows from a short probe."""
 REPEATS = 2
-"""Measurements per model; the lowest median is kept because other load on the device only adds time."""
+"""Measurements per model; the lowest is kept because other load on the device only adds time."""
 
 
 @dataclass
@@ -202,7 +202,8 @@ def write_calibrated_profile(base: TargetProfile | str | Path, output: Path, mod
     base_path = base.path if isinstance(base, TargetProfile) else Path(base)
     if output.resolve() == base_path.resolve():
         raise OutputError(
-            f"refusing to overwrite the base profile {base_path}; pass another output path "
+            f"output path {output} is the base profile itself, and the base profile is never overwritten; "
+            "pass another output path "
             "(for example a file in your --targets-dir)"
         )
     try:

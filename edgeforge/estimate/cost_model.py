@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from edgeforge.errors import ProfileError
+from edgeforge.errors import InputError, ProfileError
 from edgeforge.estimate.features import GROUP_OF, OpCost, op_costs
 from edgeforge.graph.tflite import TFLiteGraph
 
@@ -174,12 +174,15 @@ def fit_cost_model(
 ) -> CostModel:
     """Fit non-negative coefficients that minimise the relative error over the given models.
 
-    `models` holds each model's `op_costs`. Each row is divided by its measured
+    `models` contains each model's `op_costs`. Each row is divided by its measured
     latency, so a 10 us layer and a 5 ms network weigh the same in the fit. The
     cache knee is chosen from `knee_candidates` (or none) by the lowest residual.
     """
     if len(models) != len(measured_ms) or not models:
-        raise ValueError("models and measured_ms must be non-empty and of equal length")
+        raise InputError(
+            f"cannot fit the cost model: {len(models)} models and {len(measured_ms)} measurements; "
+            "expected the same non-zero number of each"
+        )
     measured = np.asarray(measured_ms, dtype=np.float64)
     best: tuple[float, dict[str, float], float | None] | None = None
     for knee in (None, *knee_candidates):

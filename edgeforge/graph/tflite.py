@@ -1,8 +1,8 @@
 """Parse a .tflite flatbuffer into operators and tensors with shapes, types and quantization.
 
 Reads the file with the flatbuffer schema that ships in ai-edge-litert
-(`ai_edge_litert.schema_py_generated`), so the operator versions, shape
-signatures and constant buffers are visible; the interpreter hides them.
+(`ai_edge_litert.schema_py_generated`). The interpreter API hides operator
+versions, shape signatures and constant buffers, and the schema shows them.
 Only the first subgraph (the main graph) is read.
 """
 

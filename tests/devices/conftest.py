@@ -74,6 +74,7 @@ def ssh_server(tmp_path_factory) -> SshServer:
     if os.geteuid() != 0:
         pytest.skip("sshd needs root to switch to the login user; run the tests as root")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+
     folder = tmp_path_factory.mktemp("sshd")
     folder.chmod(0o755)
     host_key, user_key = folder / "host_key", folder / "user_key"
@@ -82,6 +83,7 @@ def ssh_server(tmp_path_factory) -> SshServer:
     authorized = folder / "authorized_keys"
     authorized.write_text((folder / "user_key.pub").read_text())
     authorized.chmod(0o600)
+
     port = free_port()
     config = folder / "sshd_config"
     config.write_text("\n".join([
@@ -89,6 +91,7 @@ def ssh_server(tmp_path_factory) -> SshServer:
         f"PidFile {folder / 'sshd.pid'}", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "PubkeyAuthentication yes", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
         "", ]))
+
     process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
     try:
         _wait_for_port(port, process)

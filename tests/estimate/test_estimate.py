@@ -177,7 +177,7 @@ def test_calibrated_profile_refuses_base_overwrite(calibrated):
     from edgeforge.estimate import write_calibrated_profile
 
     result, base, *_ = calibrated
-    with pytest.raises(OutputError, match="refusing to overwrite the base profile"):
+    with pytest.raises(OutputError, match="is the base profile itself, and the base profile is never overwritten"):
         write_calibrated_profile(base, base, result.cost_model)
 
 

@@ -5,6 +5,7 @@ Estimated latency (ms) = invoke overhead
                            + p[type, precision] * padded MMACs     (channel tiling, see features.py)
                            + c[type, precision]                    (per-operator overhead)
                            + b[precision] * MB moved                (memory term)
+    + sum over knees k of    s[k] * MB of weights beyond k           (cache spill, see SPILL_KNEES)
 
 Operator types the fit never saw borrow the coefficients of a fitted type of
 the same group (conv, depthwise, dense, pool, elementwise, reduce, data) and
@@ -30,9 +31,10 @@ from edgeforge.graph.tflite import TFLiteGraph
 
 MODEL_KIND = "linear-nnls"
 INVOKE = "invoke"
-SPILL = "spill.mbytes"
-KNEE_CANDIDATES = tuple(float(2 ** power) for power in range(18, 26))
-"""Cache sizes tried for the weight-spill knee, 256 KiB to 32 MiB; the fit keeps the best one."""
+SPILL_KNEES = tuple(2 ** power for power in (20, 22, 23, 24))
+"""Weight sizes in bytes (1, 4, 8 and 16 MiB) where a spill term starts. Weights beyond a cache level
+are read from the next, slower level on every inference. Non-negative slopes per knee make the
+time per byte a convex piecewise-linear function of the model's weight size."""
 _PRECISION_FALLBACK = {"dynamic": "fp32", "fp16": "fp32", "int16": "int8"}
 
 
@@ -45,23 +47,25 @@ def _op_terms(cost: OpCost, precision: str, op_type: str | None = None) -> dict[
     return terms
 
 
-def spill_mbytes(costs: Iterable[OpCost], cache_knee_bytes: float | None) -> float:
-    """Return the MB of weights beyond `cache_knee_bytes`, which are read from DRAM on every inference."""
-    if cache_knee_bytes is None:
-        return 0.0
-    return max(0.0, sum(c.weight_bytes for c in costs) - cache_knee_bytes) / 1e6
+def spill_mbytes(costs: Iterable[OpCost], knee_bytes: int) -> float:
+    """Return the MB of the model's weights beyond `knee_bytes`."""
+    return max(0.0, sum(c.weight_bytes for c in costs) - knee_bytes) / 1e6
 
 
-def feature_vector(costs: Iterable[OpCost], *, cache_knee_bytes: float | None = None) -> dict[str, float]:
-    """Sum the per-operator features of one model, plus the weight spill beyond the cache knee."""
+def _spill_key(knee_bytes: int) -> str:
+    return f"spill_{knee_bytes // 2 ** 20}mib.mbytes"
+
+
+def feature_vector(costs: Iterable[OpCost]) -> dict[str, float]:
+    """Sum the per-operator features of one model and add its weight spill beyond each knee."""
     costs = list(costs)
     features: dict[str, float] = defaultdict(float)
     features[INVOKE] = 1.0
     for cost in costs:
         for key, amount in _op_terms(cost, cost.precision).items():
             features[key] += amount
-    if cache_knee_bytes is not None:
-        features[SPILL] = spill_mbytes(costs, cache_knee_bytes)
+    for knee in SPILL_KNEES:
+        features[_spill_key(knee)] = spill_mbytes(costs, knee)
     return dict(features)
 
 
@@ -76,7 +80,6 @@ class CostModel:
     fitted: str = ""
     calibration_models: int = 0
     held_out_error: dict[str, Any] = field(default_factory=dict)
-    cache_knee_bytes: float | None = None
 
     def _covers(self, op_type: str, precision: str) -> bool:
         return f"{op_type}.{precision}.ops" in self.coefficients
@@ -111,7 +114,8 @@ class CostModel:
         per_op = []
         uncovered: list[str] = []
         total = self.coefficients.get(INVOKE, 0.0)
-        total += self.coefficients.get(SPILL, 0.0) * spill_mbytes(costs, self.cache_knee_bytes)
+        for knee in SPILL_KNEES:
+            total += self.coefficients.get(_spill_key(knee), 0.0) * spill_mbytes(costs, knee)
         for cost in costs:
             value, covered = self.op_latency_ms(cost)
             total += value
@@ -130,7 +134,6 @@ class CostModel:
             "threads": self.threads,
             "fitted": self.fitted,
             "calibration_models": self.calibration_models,
-            "cache_knee_bytes": self.cache_knee_bytes,
             "coefficients": {key: float(value) for key, value in sorted(self.coefficients.items())},
             "held_out_error": dict(self.held_out_error),
         }
@@ -153,7 +156,6 @@ class CostModel:
             fitted=str(data.get("fitted", "")),
             calibration_models=int(data.get("calibration_models", 0)),
             held_out_error=dict(data.get("held_out_error") or {}),
-            cache_knee_bytes=data.get("cache_knee_bytes"),
         )
 
 
@@ -170,32 +172,21 @@ def _solve(rows: list[dict[str, float]], measured: np.ndarray) -> tuple[dict[str
 
 def fit_cost_model(
     models: list[list[OpCost]], measured_ms: list[float], *, device: str, threads: int, fitted: str = "",
-    knee_candidates: tuple[float, ...] = KNEE_CANDIDATES,
 ) -> CostModel:
     """Fit non-negative coefficients that minimise the relative error over the given models.
 
     `models` contains each model's `op_costs`. Each row is divided by its measured
-    latency, so a 10 us layer and a 5 ms network weigh the same in the fit. The
-    cache knee is chosen from `knee_candidates` (or none) by the lowest residual.
+    latency, so a 10 us layer and a 5 ms network weigh the same in the fit.
     """
     if len(models) != len(measured_ms) or not models:
         raise InputError(
             f"cannot fit the cost model: {len(models)} models and {len(measured_ms)} measurements; "
             "expected the same non-zero number of each"
         )
-    measured = np.asarray(measured_ms, dtype=np.float64)
-    best: tuple[float, dict[str, float], float | None] | None = None
-    for knee in (None, *knee_candidates):
-        rows = [feature_vector(costs, cache_knee_bytes=knee) for costs in models]
-        coefficients, residual = _solve(rows, measured)
-        if best is None or residual < best[0] - 1e-9:
-            best = (residual, coefficients, knee)
-    _, coefficients, knee = best
-    if knee is not None and coefficients.get(SPILL, 0.0) == 0.0:
-        knee = None
-        coefficients.pop(SPILL, None)
+    rows = [feature_vector(costs) for costs in models]
+    coefficients, _ = _solve(rows, np.asarray(measured_ms, dtype=np.float64))
     return CostModel(coefficients=coefficients, device=device, threads=threads, fitted=fitted,
-                     calibration_models=len(models), cache_knee_bytes=knee)
+                     calibration_models=len(models))
 
 
 def error_summary(predicted_ms: list[float], measured_ms: list[float]) -> dict[str, Any]:

@@ -42,7 +42,6 @@ _cost_model = {
         "threads": {"type": "integer", "minimum": 1},
         "fitted": {"type": "string"},
         "calibration_models": {"type": "integer", "minimum": 0},
-        "cache_knee_bytes": _number_or_null,
         "coefficients": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
         "held_out_error": {"type": "object"},
     },

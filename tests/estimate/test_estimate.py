@@ -98,12 +98,12 @@ def test_fit_recovers_cost_model():
     rng = np.random.default_rng(0)
     truth = CostModel(coefficients={"invoke": 0.002, "CONV_2D.fp32.padded_mmacs": 0.01, "CONV_2D.fp32.ops": 0.001,
                                     "FULLY_CONNECTED.fp32.mmacs": 0.03, "FULLY_CONNECTED.fp32.ops": 0.0005,
-                                    "fp32.mbytes": 0.05, "spill.mbytes": 0.2},
-                      device="synthetic", threads=1, cache_knee_bytes=float(2 ** 22))
+                                    "fp32.mbytes": 0.05, "spill_4mib.mbytes": 0.2},
+                      device="synthetic", threads=1)
     models = synthetic_models(rng, 60)
     measured = [truth.estimate_costs(costs)["estimated_ms"] for costs in models]
     model = fit_cost_model(models, measured, device="synthetic", threads=1)
-    assert model.cache_knee_bytes == 2 ** 22
+    assert model.coefficients["spill_4mib.mbytes"] == pytest.approx(0.2, rel=1e-2)
     for costs in synthetic_models(rng, 10):
         estimate = model.estimate_costs(costs)["estimated_ms"]
         assert estimate == pytest.approx(truth.estimate_costs(costs)["estimated_ms"], rel=1e-3)

@@ -31,7 +31,7 @@ def compile_overhead(work: Path, repeats: int) -> list[str]:
     edge_out = work / "edgeforge"
     plain_cmd = [sys.executable, str(ROOT / "bench/plain_int8.py"), str(MODEL), str(TRAIN), str(plain_out), "300"]
     edge_cmd = [sys.executable, "-m", "edgeforge.cli", "-q", "compile", str(MODEL), "--target", "arm-cortex-a72", "--recipe", "ptq-int8",
-                "--data", str(TRAIN), "--eval-data", str(EVAL), "--out", str(edge_out), "--no-validate",
+                "--data", str(TRAIN), "--eval-data", str(EVAL), "--out", str(edge_out), "--no-validate", "--force",
                 "--calibration-samples", "300"]
     plain_runs, edge_runs = [], []
     for _ in range(repeats):
@@ -82,7 +82,7 @@ def recipes_against_plain(work: Path) -> list[str]:
         out = work / recipe
         command = [sys.executable, "-m", "edgeforge.cli", "-q", "compile", str(MODEL), "--target", "arm-cortex-a72",
                    "--recipe", recipe, "--data", str(TRAIN), "--eval-data", str(EVAL), "--out", str(out),
-                   "--no-validate"]
+                   "--no-validate", "--force"]
         builds[recipe] = (run_measured(command), out)
     with np.load(EVAL) as archive:
         x, y = archive["x"], archive["y"]

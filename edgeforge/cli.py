@@ -13,6 +13,7 @@ import traceback
 import click
 import yaml
 
+from edgeforge.devices.cli import make_device_options, bench_command, calibrate_command, check_command, ssh_options
 from edgeforge.errors import EXIT_BUDGET, EXIT_CODES, EXIT_INTERNAL, EdgeforgeError
 
 log = logging.getLogger("edgeforge")
@@ -117,9 +118,11 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--force", is_flag=True, help="Rebuild even when the output folder holds a build of the same inputs.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Also write the budgets as JUnit XML test cases to this file.")
+@click.option("--device", help="Measure latency on the target: local, ssh://user@host[:port] or adb://SERIAL.")
+@ssh_options
 def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dirs, budget_values, eval_fraction,
                     calibration_samples, seed, no_validate, latency_runs, trust_model, custom_objects_module,
-                    strict, no_robustness, force, junit_path) -> None:
+                    strict, no_robustness, force, junit_path, device, **device_options) -> None:
     """Compile MODEL for a target and validate it.
 
     MODEL is a .keras or .h5 file (tf_keras or Keras 3), a SavedModel folder,
@@ -148,6 +151,8 @@ def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dir
         robustness=not no_robustness,
         force=force,
         junit_path=junit_path,
+        device=device,
+        **dict(zip(("ssh", "adb"), make_device_options(**device_options))),
     )
     if result.skipped:
         click.echo(f"build skipped, {result.skip_reason} (use --force to rebuild)")
@@ -189,6 +194,11 @@ def summary_command(reports: tuple[str, ...], out_dir: str) -> None:
     click.echo(Path(written["markdown"]).read_text(encoding="utf-8"))
     for kind, path in written.items():
         click.echo(f"{kind}: {path}")
+
+
+cli.add_command(bench_command)
+cli.add_command(check_command)
+cli.add_command(calibrate_command)
 
 
 def main() -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
-from edgeforge.errors import EdgeforgeError, OutputError, UnsupportedError
+from edgeforge._files import write_text_atomic
+from edgeforge.errors import EdgeforgeError, UnsupportedError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def ssh_options(function):
     return function
 
 
-def _device_options(known_hosts, identity, remote_python, connect_timeout, run_timeout, benchmark_binary, adb_path):
+def make_device_options(known_hosts, identity, remote_python, connect_timeout, run_timeout, benchmark_binary, adb_path):
     from edgeforge.devices import AdbOptions, SshOptions
 
     ssh = SshOptions(known_hosts=known_hosts, identity_file=identity, remote_python=remote_python,
@@ -66,18 +65,8 @@ def _device_options(known_hosts, identity, remote_python, connect_timeout, run_t
 
 
 def _write_json(path: Path | None, content) -> None:
-    """Write `content` as JSON through a temporary file in the same folder and os.replace."""
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps(content, indent=2) + "\n")
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror}") from err
+    if path is not None:
+        write_text_atomic(path, json.dumps(content, indent=2) + "\n")
 
 
 @click.command("bench")
@@ -95,7 +84,7 @@ def bench_command(artifact, device, threads, warmup, runs, json_path, **device_o
     """Measure the latency of ARTIFACT (.tflite or OpenVINO .xml) on a device."""
     from edgeforge.devices import bench_artifact
 
-    ssh, adb = _device_options(**device_options)
+    ssh, adb = make_device_options(**device_options)
     record = bench_artifact(artifact, device=device, threads=threads, warmup=warmup, runs=runs, ssh=ssh, adb=adb)
     median = "n/a" if record["median_ms"] is None else f"{record['median_ms']:.3f} ms"
     p90 = "n/a" if record["p90_ms"] is None else f"{record['p90_ms']:.3f} ms"
@@ -148,7 +137,7 @@ def calibrate_command(device, target_name, output, targets_dir, threads, work_di
     from edgeforge.targets import load_target
 
     profile = load_target(target_name, targets_dir)
-    ssh, adb = _device_options(**device_options)
+    ssh, adb = make_device_options(**device_options)
     result = calibrate(device, threads=threads or profile.threads, base_profile=profile, output_profile=output,
                        work_dir=work_dir, ssh=ssh, adb=adb, progress=lambda name: log.info("measured %s", name))
     error = result.error

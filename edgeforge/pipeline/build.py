@@ -18,6 +18,7 @@ from edgeforge.errors import DataError, OutputError, UnsupportedError
 from edgeforge.models.formats import describe_model_file
 from edgeforge.pipeline.isolation import run_worker
 from edgeforge.pipeline.plan import plan_conversions, resolve_recipe
+from edgeforge.pipeline.target_checks import check_compatibility, energy_estimate, target_latency
 from edgeforge.pipeline.validation import budget_figures, validate_artifacts
 from edgeforge.report.manifest import build_manifest, check_up_to_date, write_build_manifest
 from edgeforge.report.writer import build_report, report_json
@@ -69,6 +70,9 @@ def compile_model(
     strict: bool = False,
     force: bool = False,
     junit_path: str | Path | None = None,
+    device: str | None = None,
+    ssh: Any = None,
+    adb: Any = None,
 ) -> BuildResult:
     """Compile `model` for `target` and write the artifacts and report.json into `out_dir`.
 
@@ -80,6 +84,8 @@ def compile_model(
     (unless `force`). `safe_mode=False` lets Keras load Lambda layers (only for
     trusted files); `custom_objects_module` names a module with the model's
     custom layers; `strict` makes a recipe step that cannot apply an error.
+    `device` (local, ssh://user@host[:port], adb://SERIAL) measures the
+    artifact's latency on the target device, with `ssh` or `adb` options.
     """
     started = time.perf_counter()
     profile = target if isinstance(target, TargetProfile) else load_target(target, targets_dirs)
@@ -99,13 +105,15 @@ def compile_model(
         raise DataError(f"eval_fraction must be between 0 and 1 (exclusive), found {eval_fraction}")
     recipe_spec = resolve_recipe(recipe, profile)
     out_dir = Path(out_dir) if out_dir is not None else Path("build") / profile.name
-    limits = dict(profile.budgets)
+    # Compatibility errors gate every build like a budget whose limit is zero.
+    limits = {**dict(profile.budgets), "compatibility_errors": 0}
     limits.update(budgets or {})
 
     options = {
         "profile": profile.data, "budgets": limits, "eval_fraction": eval_fraction,
         "calibration_samples": calibration_samples, "validate": validate, "robustness": robustness,
         "safe_mode": safe_mode, "custom_objects_module": custom_objects_module, "strict": strict,
+        "device": device,
     }
     data_roles = {"calibration": data_path, **({"evaluation": Path(eval_data)} if eval_data is not None else {})}
     manifest = build_manifest(model=model_path, target_profile=profile.path, recipe=recipe_spec.path,
@@ -143,10 +151,17 @@ def compile_model(
         if validate:
             validation = validate_artifacts(profile, response, stage_dir, latency_runs=latency_runs,
                                             robustness=robustness, seed=seed)
+        staged = Path(next(a for a in response["artifacts"] if a["role"] == "artifact")["path"])
+        compatibility = check_compatibility(profile, staged)
+        device_record, latency_figure = target_latency(profile, staged, device=device, ssh=ssh, adb=adb)
+        if device_record is not None and validation is not None:
+            validation["latency"].append(dict(device_record, artifact="artifact"))
+        energy = energy_estimate(profile, staged, latency_figure.get("value"))
         firmware = _emit_firmware(profile, response, stage_dir)
         artifacts = _move_into_place(response["artifacts"], stage_dir, out_dir)
         firmware = _move_firmware(firmware, out_dir)
-        ram_kib = firmware["arena_bytes"] / 1024.0 if firmware else None
+        arena_bytes = firmware["arena_bytes"] if firmware else compatibility.get("summary", {}).get("tensor_arena_estimate_bytes")
+        ram_kib = arena_bytes / 1024.0 if arena_bytes else None
         report = build_report(
             profile=profile,
             model_path=model_path,
@@ -156,10 +171,14 @@ def compile_model(
             response=response,
             artifacts=artifacts,
             validation=validation,
-            budgets=check_budgets(limits, budget_figures(profile, artifacts, validation, ram_kib=ram_kib)),
+            budgets=check_budgets(limits, budget_figures(profile, artifacts, validation, ram_kib=ram_kib,
+                                                         latency=latency_figure or None,
+                                                         compatibility=compatibility)),
             wall_s=time.perf_counter() - started,
             firmware=firmware,
             seed=seed,
+            extra={"compatibility": compatibility, "energy": energy,
+                   "target_latency": device_record},
         )
         outputs = _write_reports(report, out_dir)
         outputs += [Path(f) for a in artifacts for f in a["files"]]

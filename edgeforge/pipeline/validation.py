@@ -99,7 +99,8 @@ def _robustness(runners: dict, evaluation: Dataset, output_names: list[str], pri
 
 
 def budget_figures(profile: TargetProfile, artifacts: list[dict[str, Any]], validation: dict[str, Any] | None,
-                   *, ram_kib: float | None = None, latency: dict[str, Any] | None = None) -> dict[str, dict]:
+                   *, ram_kib: float | None = None, latency: dict[str, Any] | None = None,
+                   compatibility: dict[str, Any] | None = None) -> dict[str, dict]:
     """Return each budget's value and how it was obtained (None with the reason when missing)."""
     artifact = next(a for a in artifacts if a["role"] == "artifact")
     figures: dict[str, dict[str, Any]] = {
@@ -113,6 +114,9 @@ def budget_figures(profile: TargetProfile, artifacts: list[dict[str, Any]], vali
             figures[name] = {"value": None, "basis": reason}
         if latency is not None:
             figures["max_latency_ms"] = latency
+        if compatibility is not None:
+            errors = [f for f in compatibility.get("findings", []) if f["severity"] == "error"]
+            figures["compatibility_errors"] = {"value": len(errors), "basis": "checked by the target's rules"}
         return figures
     scores = validation["artifacts"]["artifact"]
     if "baseline" in validation:
@@ -129,6 +133,12 @@ def budget_figures(profile: TargetProfile, artifacts: list[dict[str, Any]], vali
         figures["max_latency_ms"] = {
             "value": None,
             "basis": f"not checked: host latency is not the latency of {profile.name}, and no device or estimate was given",
+        }
+    if compatibility is not None:
+        errors = [f for f in compatibility.get("findings", []) if f["severity"] == "error"]
+        figures["compatibility_errors"] = {
+            "value": len(errors),
+            "basis": "checked: " + ("; ".join(sorted({f["rule"] for f in errors})) if errors else "no errors"),
         }
     if "robustness" in validation:
         figures["max_robustness_gap"] = {"value": validation["robustness"]["max_gap_points"],

@@ -184,6 +184,19 @@ def _run_passes(source, request: dict[str, Any], training: Dataset):
     return _restore_output_names(model, source.signature), records, []
 
 
+def _with_batch_one(model: Any, signature: ModelSignature) -> Any:
+    """Wrap `model` behind inputs of batch size 1, for targets that need static shapes."""
+    from edgeforge._tf import keras
+
+    inputs = [keras().Input(shape=spec.shape[1:], batch_size=1, name=spec.name, dtype=spec.dtype)
+              for spec in signature.inputs]
+    outputs = model(inputs if len(inputs) > 1 else inputs[0])
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    named = [keras().layers.Activation("linear", name=spec.name)(tensor)
+             for spec, tensor in zip(signature.outputs, outputs)]
+    return keras().Model(inputs, named, name=f"{model.name}_batch1")
+
+
 def _restore_output_names(model: Any, signature: ModelSignature) -> Any:
     """Give the passed model's outputs the original names, so the artifact's outputs match by name.
 
@@ -216,6 +229,8 @@ def _convert(model: Any, job: dict[str, Any], calibration: Dataset, source) -> d
     if job["format"] == "tflite":
         from edgeforge.emit.tflite import convert_tflite
 
+        if job.get("static_batch") and not isinstance(model, (str, Path)):
+            model = _with_batch_one(model, signature)
         result = convert_tflite(
             model,
             precision=job["precision"],

@@ -29,6 +29,7 @@ def build_report(
     wall_s: float,
     firmware: dict[str, Any] | None = None,
     seed: int = 0,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the report dictionary for one build."""
     artifact = next(a for a in artifacts if a["role"] == "artifact")
@@ -78,6 +79,7 @@ def build_report(
         "firmware": firmware,
         "budgets": budgets,
         "seed": seed,
+        **(extra or {}),
         "status": "budget_missed" if any(b["passed"] is False for b in budgets) else "passed",
         "timings": dict(response.get("timings", {}), total_s=round(wall_s, 3)),
         "environment": {
@@ -138,6 +140,22 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                          f"points ({robustness['worst_perturbation']})")
     else:
         lines.append("  not validated (--no-validate)")
+    compatibility = report.get("compatibility") or {}
+    findings = compatibility.get("findings", [])
+    if compatibility:
+        errors = sum(1 for f in findings if f["severity"] == "error")
+        lines.append(f"  compatibility with {report['target']['name']}: "
+                     + ("ok" if not findings else f"{errors} errors, {len(findings) - errors} warnings"))
+        for finding in findings[:5]:
+            where = f"op #{finding['op_index']} {finding['op_type']}: " if finding.get("op_index") is not None else ""
+            lines.append(f"    [{finding['severity']}] {where}{finding['message']}; fix: {finding['fix']}")
+    target = report.get("target_latency")
+    if target:
+        lines.append(f"  latency on {target['device']}: {target.get('median_ms') or target.get('mean_ms'):.3f} ms "
+                     f"({target['kind']})")
+    energy = report.get("energy")
+    if energy:
+        lines.append(f"  energy per inference: {energy['energy_uj']:.2f} uJ (estimate from the profile)")
     for budget in report["budgets"]:
         state = {True: "pass", False: "FAIL", None: "n/a"}[budget["passed"]]
         value = "-" if budget["value"] is None else f"{budget['value']:.3f}"

@@ -10,6 +10,7 @@ BUDGET_UNITS = {
     "max_size_kib": "KiB",
     "max_ram_kib": "KiB",
     "max_robustness_gap": "points",
+    "compatibility_errors": "errors",
 }
 
 

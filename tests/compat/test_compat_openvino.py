@@ -8,7 +8,7 @@ import pytest
 
 from edgeforge.compat import check_artifact
 
-from .test_compat_tflite import make_profile
+from test_compat_tflite import make_profile
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    return free_port()
+
+
 @dataclass
 class SshServer:
     user: str

@@ -10,7 +10,6 @@ import pytest
 from edgeforge.devices import AdbOptions, bench_artifact, parse_benchmark_model_output
 from edgeforge.errors import DeviceError, InputError
 
-from .conftest import free_port
 
 # Log layout of LiteRT benchmark_model (warm-up statistics first, then the timed runs).
 RECORDED_LOG = """\
@@ -74,11 +73,11 @@ def test_adb_benchmark_binary_required(tiny_tflite):
 
 
 @pytest.fixture()
-def adb_server_port():
+def adb_server_port(unused_port):
     """A private adb server port, so the test neither uses nor stops another adb server."""
     if shutil.which("adb") is None:
         pytest.skip("adb not found; run .ci/install-sshd.sh as root to install it")
-    port = free_port()
+    port = unused_port
     yield port
     subprocess.run(["adb", "-P", str(port), "kill-server"], capture_output=True, timeout=30, check=False)
 

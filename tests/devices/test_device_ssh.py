@@ -9,7 +9,6 @@ import pytest
 from edgeforge.devices import SshOptions, bench_artifact
 from edgeforge.errors import DeviceError, InputError
 
-from .conftest import free_port
 
 
 def options(server, python, **overrides) -> SshOptions:
@@ -40,8 +39,8 @@ def test_ssh_bench_measures_tiny_model(ssh_server, remote_python, tiny_tflite):
     assert remote_folders(ssh_server) == before, "the remote temporary folder was not removed"
 
 
-def test_ssh_unreachable_port(ssh_server, remote_python, tiny_tflite):
-    closed = free_port()
+def test_ssh_unreachable_port(ssh_server, remote_python, tiny_tflite, unused_port):
+    closed = unused_port
     with pytest.raises(DeviceError, match=r"cannot reach ssh://.*:%d over ssh" % closed):
         bench_artifact(tiny_tflite, device=f"ssh://{ssh_server.user}@127.0.0.1:{closed}", threads=1,
                        warmup=0, runs=1, ssh=options(ssh_server, remote_python))

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import jsonschema
-import yaml
 
 from edgeforge.errors import ProfileError, UnsupportedError, UsageError
 from edgeforge.passes import distill, prune_channels, prune_magnitude, qat  # noqa: F401  (registers the passes)
 from edgeforge.passes.base import PassContext, get_pass, make_config
 from edgeforge.passes.common import count_params, top1_accuracy
-from edgeforge.targets.registry import describe_schema_error
+from edgeforge.targets.registry import describe_schema_error, read_yaml_mapping
 from edgeforge.targets.schema import IO_DTYPES, PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -138,14 +137,7 @@ def load_recipe(name_or_path: str | Path, *, extra_dirs: Iterable[str | Path] = 
 
 def read_recipe(path: Path) -> Recipe:
     """Read and validate one recipe file."""
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ProfileError(f"{path}: invalid YAML: {err}") from err
-    except OSError as err:
-        raise ProfileError(f"{path}: cannot read the file: {err.strerror}") from err
-    if not isinstance(content, dict):
-        raise ProfileError(f"{path}: expected a mapping of recipe keys at the top level, found {type(content).__name__}")
+    content = read_yaml_mapping(path, "recipe")
 
     validator = jsonschema.Draft202012Validator(RECIPE_SCHEMA)
     errors = sorted(validator.iter_errors(content), key=lambda err: list(err.absolute_path))

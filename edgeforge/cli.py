@@ -115,7 +115,7 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
               help="Python module (importable name) that defines the model's custom layers.")
 @click.option("--strict", is_flag=True, help="Fail when a recipe step cannot apply instead of skipping it.")
 @click.option("--no-robustness", is_flag=True, help="Skip the accuracy check on perturbed evaluation data.")
-@click.option("--force", is_flag=True, help="Rebuild even when the output folder holds a build of the same inputs.")
+@click.option("--force", is_flag=True, help="Rebuild even when the output folder contains an up-to-date build of the same inputs.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Also write the budgets as JUnit XML test cases to this file.")
 @click.option("--device", help="Measure latency on the target: local, ssh://user@host[:port] or adb://SERIAL.")

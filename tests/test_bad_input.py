@@ -46,7 +46,7 @@ def test_missing_data(digits_cnn, tmp_path):
         (lambda x, y: {"pixles": x, "y": y}, r"unexpected array 'pixles' \(did you mean 'pixels'\?\)"),
         (lambda x, y: {"x": (x * 255).astype(np.uint8), "y": y}, r"input 'pixels' has dtype uint8, the model expects float32"),
         (lambda x, y: {"x": np.where(np.arange(len(x))[:, None, None, None] == 5, np.nan, x), "y": y},
-         r"input 'x' holds NaN or infinity in 1 samples \(first at index 5\)"),
+         r"input 'x' contains NaN or infinity in 1 samples \(first at index 5\)"),
         (lambda x, y: {"x": x, "y": y[:10]}, r"'y' has 10 labels but the inputs have 1797 samples"),
     ],
     ids=["shape", "channel-axis", "name", "dtype", "nan", "labels"],

@@ -1,8 +1,8 @@
 """Read calibration and evaluation data from `.npz` files or image folders.
 
-An `.npz` file holds one array per model input, named like the input, or a
+An `.npz` file contains one array per model input, named like the input, or a
 single array `x` for a single-input model, plus optional integer labels `y`.
-An image folder holds one sub-folder per class; sub-folder names sorted
+An image folder contains one sub-folder per class; sub-folder names sorted
 alphabetically give the class indices, and pixels are scaled to [0, 1].
 """
 
@@ -53,8 +53,8 @@ def _load_npz(path: Path) -> Dataset:
         raise DataError(f"cannot read {path} as an .npz archive: {err}; re-save it with numpy.savez") from err
     labels = arrays.pop(LABEL_KEY, None)
     if not arrays:
-        raise DataError(f"{path} holds no input arrays, only {sorted([LABEL_KEY]) if labels is not None else 'nothing'}; "
-                        "add one array per model input (or 'x')")
+        found = "only the labels 'y'" if labels is not None else "no arrays"
+        raise DataError(f"{path} contains no input arrays ({found}); add one array per model input, or 'x'")
     counts = {name: len(array) if array.ndim else 0 for name, array in arrays.items()}
     if len(set(counts.values())) != 1 or 0 in counts.values():
         raise DataError(f"{path}: input arrays must have the same non-zero number of samples, found {counts}")
@@ -121,7 +121,7 @@ def check_finite(dataset: Dataset) -> None:
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{dataset.source}: input {name!r} holds NaN or infinity in {int(bad.sum())} samples "
+                f"{dataset.source}: input {name!r} contains NaN or infinity in {int(bad.sum())} samples "
                 f"(first at index {first}); clean or drop those samples"
             )
 

@@ -34,9 +34,9 @@ def target_latency(
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Return (latency record, budget figure) for the target itself, not this host.
 
-    With `device`, the artifact runs there. Without one, the host target is
-    measured by validation, and other targets get the profile's calibrated
-    cost-model estimate; a profile without one gets no figure, with the reason.
+    With `device`, the artifact runs there. Without one, validation measures
+    the host target, and other targets get the estimate of the profile's
+    calibrated cost model. A profile without a cost model gets no figure, only the reason.
     """
     if device is not None:
         from edgeforge.devices import bench_artifact

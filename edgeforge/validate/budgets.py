@@ -17,7 +17,7 @@ BUDGET_UNITS = {
 def check_budgets(limits: dict[str, float | None], figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Return one record per budget with a limit.
 
-    `figures[name]` holds `value` (None when not available) and `basis`
+    `figures[name]` contains `value` (None when not available) and `basis`
     (measured, estimated, or why the value is missing). A budget whose value is
     missing is reported with `passed: None`, not as passed.
     """

@@ -13,7 +13,7 @@ from edgeforge.runtime.base import Runner
 
 @lru_cache(maxsize=1)
 def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, or platform.processor() where that file is absent."""
+    """Return the CPU model from /proc/cpuinfo, or platform.processor() where that file is absent."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:

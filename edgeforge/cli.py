@@ -7,6 +7,7 @@ Each error class maps to its own exit code (edgeforge/errors.py), listed in
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import traceback
 
@@ -83,9 +84,13 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
                 f"{item!r}: expected NAME=VALUE with NAME one of {', '.join(BUDGET_UNITS)}", param_hint="--budget"
             )
         try:
-            budgets[name] = float(number)
+            value = float(number)
         except ValueError as err:
             raise click.BadParameter(f"{item!r}: {number!r} is not a number", param_hint="--budget") from err
+        if not math.isfinite(value) or value < 0:
+            raise click.BadParameter(f"{item!r}: expected a finite number >= 0, found {number!r}",
+                                     param_hint="--budget")
+        budgets[name] = value
     return budgets
 
 
@@ -95,7 +100,7 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--data", "-d", required=True, type=click.Path(),
               help="Calibration data: .npz (arrays named after model inputs, or x; labels y) or an image folder.")
 @click.option("--eval-data", type=click.Path(), help="Held-out labelled data; default: a split of --data.")
-@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), help="Output folder; default build/TARGET.")
+@click.option("--out", "-o", "out_dir", type=click.Path(), help="Output folder; default build/TARGET.")
 @click.option("--recipe", "-r", help="Recipe name in recipes/ or a recipe YAML file; default: the target's.")
 @targets_dir_option
 @click.option("--budget", "budget_values", multiple=True, metavar="NAME=VALUE",
@@ -155,7 +160,7 @@ def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dir
         **dict(zip(("ssh", "adb"), make_device_options(**device_options))),
     )
     if result.skipped:
-        click.echo(f"build skipped, {result.skip_reason} (use --force to rebuild)")
+        click.echo(f"build skipped: {result.skip_reason} (use --force to rebuild)")
     for line in summary_lines(result.report):
         click.echo(line)
     click.echo(f"report: {result.report_path}")
@@ -186,8 +191,9 @@ def summary_command(reports: tuple[str, ...], out_dir: str) -> None:
             continue
         try:
             loaded.append(json.loads(Path(path).read_text(encoding="utf-8")))
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path} is not valid JSON: {err}") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"{path} is not a report.json file (invalid JSON: {err}); pass the report.json "
+                             "of an edgeforge build") from err
     if not loaded:
         raise InputError("no report.json found among the given paths; run the builds first")
     written = write_summary(loaded, out_dir)

@@ -68,8 +68,15 @@ def check_openvino(path: Path, target: TargetProfile) -> CompatReport:
             report.add(Finding("allowlist", "error", f"operation {op['type']} ({op['name']}) is not supported",
                                "replace the layer with a supported operation, or run this model on the CPU",
                                op["index"], op["type"]))
-        if (op["type"] not in _STRUCTURAL and precision in _ELEMENT_PRECISION.values()
-                and precision not in supported):
+        checked = op["type"] not in _STRUCTURAL and precision in _ELEMENT_PRECISION.values()
+        if checked and precision == "fp32" and "fp32" not in supported and "fp16" in supported:
+            # OpenVINO's GPU and NPU plugins execute f32 operations in f16 (their default
+            # inference precision), so f32 in the IR runs, at fp16 accuracy.
+            report.add(Finding(
+                "precision", "warning",
+                f"operation {op['name']} is stored in fp32 and runs in fp16 on {data.get('openvino_device', 'CPU')}",
+                "validate accuracy at fp16, or save the IR with compress_to_fp16=True", op["index"], op["type"]))
+        elif checked and precision not in supported:
             report.add(Finding(
                 "precision", "error",
                 f"operation {op['name']} runs in {precision}; the target supports {', '.join(sorted(supported))}",

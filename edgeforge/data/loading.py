@@ -55,6 +55,9 @@ def _load_npz(path: Path) -> Dataset:
     if not arrays:
         found = "only the labels 'y'" if labels is not None else "no arrays"
         raise DataError(f"{path} contains no input arrays ({found}); add one array per model input, or 'x'")
+    for name, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise DataError(f"{path}: array {name!r} has dtype {array.dtype}; model inputs must be numeric arrays")
     counts = {name: len(array) if array.ndim else 0 for name, array in arrays.items()}
     if len(set(counts.values())) != 1 or 0 in counts.values():
         raise DataError(f"{path}: input arrays must have the same non-zero number of samples, found {counts}")
@@ -65,6 +68,8 @@ def _load_npz(path: Path) -> Dataset:
 
 
 def _check_labels(labels: np.ndarray, count: int, source: str) -> np.ndarray:
+    if labels.dtype.kind not in "biuf":
+        raise DataError(f"{source}: 'y' has dtype {labels.dtype}; labels must be integer class indices")
     if labels.ndim == 2 and labels.shape[1] > 1:
         labels = labels.argmax(axis=1)
     labels = labels.reshape(-1)

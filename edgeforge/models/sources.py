@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgeforge.data.dataset import Dataset
-from edgeforge.errors import UnsupportedError
+from edgeforge.errors import ModelLoadError, UnsupportedError
 from edgeforge.models.formats import ModelFileInfo, describe_model_file
 from edgeforge.models.spec import ModelSignature, TensorSpec
 
@@ -161,7 +161,11 @@ def _open_onnx(path: Path, info: ModelFileInfo) -> ModelSource:
     except ImportError as err:
         raise UnsupportedError("ONNX input needs the onnx package: pip install 'edgeforge[onnx]'") from err
 
-    graph = onnx.load(str(path)).graph
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as err:  # noqa: BLE001 - protobuf raises DecodeError and others on a damaged file
+        raise ModelLoadError(f"cannot read ONNX model {path}: {type(err).__name__}: {err}; "
+                             "export the model again") from err
     initializers = {item.name for item in graph.initializer}
 
     def spec(value) -> TensorSpec:

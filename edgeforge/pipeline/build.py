@@ -121,7 +121,6 @@ def compile_model(
     if not force:
         status = check_up_to_date(out_dir, manifest)
         if status.up_to_date:
-            log.info("skipped: %s", status.reason)
             report_path = out_dir / REPORT_FILE
             report = json.loads(report_path.read_text(encoding="utf-8"))
             _write_junit(report, junit_path)
@@ -158,9 +157,13 @@ def compile_model(
             validation["latency"].append(dict(device_record, artifact="artifact"))
         energy = energy_estimate(profile, staged, latency_figure.get("value"))
         firmware = _emit_firmware(profile, response, stage_dir)
-        artifacts = _move_into_place(response["artifacts"], stage_dir, out_dir)
-        firmware = _move_firmware(firmware, out_dir)
-        arena_bytes = firmware["arena_bytes"] if firmware else compatibility.get("summary", {}).get("tensor_arena_estimate_bytes")
+        staged_files = [Path(f) for a in response["artifacts"] for f in a["files"]]
+        staged_files += [Path(f) for f in (firmware or {}).get("files", [])]
+        artifacts = [_relocate(a, out_dir) for a in response["artifacts"]]
+        firmware = _relocate(firmware, out_dir) if firmware else None
+        compatibility["artifact"] = str(out_dir / staged.name)
+        arena_bytes = (firmware["arena_bytes"] if firmware
+                       else compatibility.get("summary", {}).get("tensor_arena_estimate_bytes"))
         ram_kib = arena_bytes / 1024.0 if arena_bytes else None
         report = build_report(
             profile=profile,
@@ -180,9 +183,8 @@ def compile_model(
             extra={"compatibility": compatibility, "energy": energy,
                    "target_latency": device_record},
         )
-        outputs = _write_reports(report, out_dir)
-        outputs += [Path(f) for a in artifacts for f in a["files"]]
-        outputs += [Path(f) for f in (firmware or {}).get("files", [])]
+        staged_files += _write_reports(report, stage_dir)
+        outputs = _publish(staged_files, out_dir)
         write_build_manifest(out_dir, manifest, outputs=[path.resolve() for path in outputs])
     finally:
         shutil.rmtree(stage_dir, ignore_errors=True)
@@ -200,20 +202,30 @@ def _make_stage_dir(out_dir: Path) -> Path:
         ) from err
 
 
-def _move_into_place(artifacts: list[dict[str, Any]], stage_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
-    """Rename each staged file into `out_dir` (same file system, so each rename is atomic).
+def _relocate(item: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Return a copy of an artifact or firmware record with its staged paths replaced by final ones."""
+    moved = dict(item)
+    for key in ("path", "header", "source"):
+        if key in moved:
+            moved[key] = str(out_dir / Path(moved[key]).name)
+    moved["files"] = [str(out_dir / Path(f).name) for f in item["files"]]
+    return moved
 
-    The earlier report.json and manifest.json go first, so a build stopped
-    between two renames never leaves a report that describes a mix of old and
-    new files, and is never taken as up to date.
+
+def _publish(staged_files: list[Path], out_dir: Path) -> list[Path]:
+    """Rename staged files into `out_dir`, report.json last; return the final paths.
+
+    Everything, report.json included, was written and checked in the staging
+    folder first, so a failure before this point leaves the previous build as
+    it was. The earlier report.json and manifest.json go first, so a build
+    stopped between two renames never leaves a report that describes a mix of
+    old and new files, and is never taken as up to date. Each rename is atomic
+    because the staging folder is inside `out_dir`.
     """
     for stale in (REPORT_FILE, "manifest.json", "SHA256SUMS"):
         (out_dir / stale).unlink(missing_ok=True)
-    placed = []
-    for artifact in artifacts:
-        files = [str(_rename(Path(staged), out_dir)) for staged in artifact["files"]]
-        placed.append(dict(artifact, files=files, path=str(out_dir / Path(artifact["path"]).name)))
-    return placed
+    ordered = sorted(staged_files, key=lambda path: path.name == REPORT_FILE)
+    return [_rename(path, out_dir) for path in ordered]
 
 
 def _rename(staged: Path, out_dir: Path) -> Path:
@@ -235,22 +247,14 @@ def _emit_firmware(profile: TargetProfile, response: dict[str, Any], stage_dir: 
     return emit_c_array(artifact["path"], out_dir=stage_dir)
 
 
-def _move_firmware(firmware: dict[str, Any] | None, out_dir: Path) -> dict[str, Any] | None:
-    if firmware is None:
-        return None
-    files = [str(_rename(Path(path), out_dir)) for path in firmware["files"]]
-    return dict(firmware, files=files, header=str(out_dir / Path(firmware["header"]).name),
-                source=str(out_dir / Path(firmware["source"]).name))
-
-
-def _write_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write report.html, then report.json (the file that marks the artifacts complete)."""
+def _write_reports(report: dict[str, Any], stage_dir: Path) -> list[Path]:
+    """Write report.json and report.html into the staging folder; return their paths."""
     from edgeforge.report.html import write_html_report
 
-    html = write_html_report(report, out_dir / HTML_FILE)
-    json_path = out_dir / REPORT_FILE
+    json_path = stage_dir / REPORT_FILE
     write_text_atomic(json_path, report_json(report))
-    return [Path(html), json_path]
+    html = write_html_report(report, stage_dir / HTML_FILE)
+    return [json_path, Path(html)]
 
 
 def _write_junit(report: dict[str, Any], junit_path: str | Path | None) -> None:

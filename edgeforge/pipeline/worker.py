@@ -22,10 +22,10 @@ import numpy as np
 from edgeforge.data.dataset import Dataset
 from edgeforge.data.loading import load_data, split_dataset
 from edgeforge.data.matching import match_inputs
-from edgeforge.errors import EdgeforgeError, UnsupportedError
+from edgeforge.errors import DataError, EdgeforgeError, UnsupportedError
 from edgeforge.models.spec import ModelSignature
 
-log = logging.getLogger("edgeforge.worker")
+log = logging.getLogger("edgeforge.pipeline.worker")
 
 # A pass that costs more than this many top-1 points on the pass holdout is reverted. The
 # holdout comes from the data the input model was trained on, so its accuracy reads high
@@ -64,15 +64,17 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
     raw = None
     if Path(request["data_path"]).suffix == ".npz":
-        stages.begin("load data")
+        stages.begin("read data")
         raw = load_data(request["data_path"])
 
     stages.begin("load model")
-    source = _open_source(request, raw)
+    # A Keras 3 rebuild is checked on data only after the data has been matched to the model below.
+    source = _open_source(request, None)
     signature = source.signature
 
-    stages.begin("load data")
+    stages.begin("match data to the model")
     training, calibration, evaluation = _load_splits(request, signature, raw)
+    _check_labels_fit(signature, training, evaluation)
     if source.info.needs_rebuild and source.rebuild_check is None:
         stages.begin("load model (check the Keras 3 rebuild on the data)")
         source = _open_source(request, training)
@@ -136,7 +138,34 @@ def _load_splits(request: dict[str, Any], signature: ModelSignature,
     order = np.random.default_rng(request["seed"]).permutation(len(training))
     calibration = training.take(np.sort(order[: request["calibration_samples"]]))
     calibration.notes = list(data.notes)
+    if len(evaluation) < 100:
+        calibration.notes.append(f"only {len(evaluation)} evaluation samples: one sample moves top-1 accuracy "
+                                 f"by {100 / len(evaluation):.2g} points; pass more data or --eval-data")
+    if len(calibration) < 50:
+        calibration.notes.append(f"only {len(calibration)} calibration samples: int8 ranges may not cover real "
+                                 "inputs; 100 or more are usual")
+    for note in calibration.notes[len(data.notes):]:
+        log.warning("%s", note)
     return training, calibration, evaluation
+
+
+def _check_labels_fit(signature: ModelSignature, *datasets: Dataset) -> None:
+    """Raise DataError when a label is not a class index of the classifier output."""
+    from edgeforge.validate.accuracy import primary_output
+
+    primary = primary_output({spec.name: spec.shape for spec in signature.outputs})
+    classes = next(spec.shape[-1] for spec in signature.outputs if spec.name == primary)
+    if classes in (None, 1):
+        return
+    for dataset in datasets:
+        if dataset.labels is None or len(dataset.labels) == 0:
+            continue
+        low, high = int(dataset.labels.min()), int(dataset.labels.max())
+        if low < 0 or high >= classes:
+            raise DataError(
+                f"{dataset.source}: labels must be class indices in [0, {classes}) for output {primary!r}, "
+                f"found values from {low} to {high}; check that 'y' belongs to this model"
+            )
 
 
 def _image_geometry(signature: ModelSignature) -> tuple[tuple[int, int] | None, int | None]:
@@ -264,7 +293,13 @@ def _convert(model: Any, job: dict[str, Any], calibration: Dataset, source) -> d
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="worker: %(message)s")
+    # Only edgeforge's own messages carry the prefix the parent shows; TensorFlow's go to debug output.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("worker: %(message)s"))
+    package_log = logging.getLogger("edgeforge")
+    package_log.addHandler(handler)
+    package_log.setLevel(logging.INFO)
+    package_log.propagate = False
     request_path = Path(argv[0])
     request = json.loads(request_path.read_text(encoding="utf-8"))
     response_path = Path(request["work_dir"]) / RESPONSE_FILE

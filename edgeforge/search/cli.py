@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from edgeforge.errors import EXIT_BUDGET, EXIT_CODES
+from edgeforge.errors import EXIT_BUDGET, EXIT_CODES, UnsupportedError
 from edgeforge.search.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
 from edgeforge.search.samplers import SAMPLERS
 
@@ -76,6 +76,9 @@ def search_command(model, target, data, eval_data, space, base_recipe, storage, 
     for trial in result.failed[-3:]:
         click.echo(f"failed trial {trial['trial']}: {trial['error_type']}: {trial['error']}", err=True)
     if result.chosen is None:
+        if not any(t["state"] == "COMPLETE" for t in result.trials):
+            raise UnsupportedError(f"no trial of study {result.study_name} has completed, so no recipe was chosen; "
+                                   "see the failed trials above and in " + str(result.pareto_path))
         click.echo("error: no completed trial meets the budgets; no recipe chosen", err=True)
         sys.exit(EXIT_BUDGET)
     latency = result.chosen["metrics"].get("latency_ms")

@@ -16,6 +16,7 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from edgeforge.search import pareto
 from edgeforge.search.objectives import (
     OBJECTIVES, HostLatency, LatencySource, check_objectives, constraint_values, measure_build, plan_budgets,
 )
-from edgeforge.search.samplers import SAMPLERS, make_sampler, pick_sampler
+from edgeforge.search.samplers import SAMPLERS, grid_points, make_sampler, pick_sampler
 from edgeforge.search.space import SearchSpace, load_space, recipe_key
 from edgeforge.targets import TargetProfile, load_target
 
@@ -149,8 +150,8 @@ def search_recipe(
     grid = search_space.grid()
     sampler_name = pick_sampler(sampler, grid, n_trials)
     log.info("search: sampler %s over %d dimensions", sampler_name, len(search_space.dimensions))
-    study = _open_study(storage_url, name, names, make_sampler(sampler_name, seed=seed, constraints=constraints,
-                                                               grid=grid), identity, search_space)
+    study = _open_study(storage_url, name, names, make_sampler(sampler_name, seed=seed, constraints=constraints),
+                        identity, search_space)
     compile_options = {
         "target": profile, "data": data, "eval_data": eval_data, "budgets": budgets, "eval_fraction": eval_fraction,
         "calibration_samples": calibration_samples, "seed": seed, "latency_runs": latency_runs, "safe_mode": safe_mode,
@@ -159,6 +160,8 @@ def search_recipe(
     counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED,
                optuna.trial.TrialState.RUNNING)
     remaining = n_trials - len(study.get_trials(deepcopy=False, states=counted))
+    if sampler_name == "grid":
+        remaining = min(remaining, _enqueue_grid(study, grid))
     if remaining > 0:
         log.info("search: running up to %d trials of %d in study %s (%s)", remaining, n_trials, name,
                  _redact(storage_url))
@@ -175,6 +178,19 @@ def _default_objectives() -> tuple[str, ...]:
     from edgeforge.search.objectives import DEFAULT_OBJECTIVES
 
     return DEFAULT_OBJECTIVES
+
+
+def _enqueue_grid(study, grid: dict[str, list[Any]]) -> int:
+    """Enqueue every grid point that no trial has taken yet; return how many trials are waiting."""
+    import optuna
+
+    taken = [t.params for t in study.get_trials(deepcopy=False)]
+    taken += [t.system_attrs.get("fixed_params", {}) for t in study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.WAITING,))]
+    for point in grid_points(grid):
+        if point not in taken:
+            study.enqueue_trial(point, skip_if_exists=True)
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
 
 
 def _make_dir(path: Path) -> None:
@@ -196,13 +212,15 @@ def _redact(url: str) -> str:
 
 def _open_study(url: str, name: str, names: tuple[str, ...], sampler, identity: dict[str, Any], space: SearchSpace):
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     # Workers started together race to create the tables and the study; a loser retries and then finds them.
     for attempt in range(STORAGE_ATTEMPTS):
         try:
-            storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                 failed_trial_callback=RetryFailedTrialCallback(max_retry=1))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
             study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, load_if_exists=True,
                                         directions=["minimize"] * len(names))
             break
@@ -217,11 +235,8 @@ def _open_study(url: str, name: str, names: tuple[str, ...], sampler, identity: 
     stored = study.user_attrs.get(STUDY_ATTR)
     if stored is None:
         study.set_user_attr(STUDY_ATTR, identity)
-        # The base recipe runs first, so the front can be compared with what the target ships. The grid
-        # sampler cannot fill in values of a partly given point, so a partial base point is left to chance there.
-        base = space.base_params()
-        if len(base) == len(space.dimensions) or not isinstance(sampler, optuna.samplers.GridSampler):
-            study.enqueue_trial(base, user_attrs={"baseline": True}, skip_if_exists=True)
+        # The base recipe runs first, so the front can be compared with what the target ships.
+        study.enqueue_trial(space.base_params(), user_attrs={"baseline": True}, skip_if_exists=True)
         return study
     for key in ("target", "model_sha256", "objectives"):
         if stored.get(key) != identity[key]:
@@ -371,7 +386,8 @@ def _finish(study, space: SearchSpace, profile: TargetProfile, names: tuple[str,
 
     build = None
     if chosen is None:
-        log.warning("search: no completed trial meets the applied budgets; no recipe chosen")
+        log.warning("search: %s; no recipe chosen", "no trial has completed yet" if not complete else
+                    "no completed trial meets the applied budgets")
     elif build_chosen:
         log.info("search: building the chosen recipe (trial %d) into %s", chosen["trial"], out / "build")
         build = compile_model(model_path, recipe=recipe_path, out_dir=out / "build", **compile_options)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import warnings
 from typing import Any, Callable, Sequence
 
 from edgeforge.errors import InputError
@@ -27,20 +29,28 @@ def pick_sampler(name: str, grid: dict[str, list[Any]] | None, n_trials: int) ->
     return "grid" if size is not None and size <= n_trials else "tpe"
 
 
-def make_sampler(name: str, *, seed: int, constraints: Callable[[Any], Sequence[float]],
-                 grid: dict[str, list[Any]] | None = None) -> Any:
-    """Return a seeded sampler; the multi-objective ones treat `constraints` values > 0 as budget misses.
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every point of a finite grid, in a fixed order."""
+    names = list(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
-    The grid sampler tries every point once (shared workers split the grid
-    through the storage) and stops the study when none is left. TPE starts modelling after 5 trials, which suits searches of tens of compiles;
+
+def make_sampler(name: str, *, seed: int, constraints: Callable[[Any], Sequence[float]]) -> Any:
+    """Return a seeded sampler that treats `constraints` values > 0 as budget misses.
+
+    "grid" is carried out by the runner, which enqueues every untried point
+    (workers sharing a study take enqueued trials one each, and a failed point
+    is not retried); its sampler is TPE, which then only fills in values that
+    an enqueued point leaves open. TPE starts modelling after 5 trials, which suits searches of tens of compiles;
     `constant_liar` keeps parallel workers from sampling the same point. NSGA-II
     keeps its default population of 50, so it needs hundreds of trials to evolve.
     """
     import optuna
 
-    if name == "grid":
-        return optuna.samplers.GridSampler(grid, seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
-    return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, multivariate=True,
-                                      n_startup_trials=5, constant_liar=True)
+    with warnings.catch_warnings():
+        # constraints_func, multivariate and constant_liar are marked experimental in Optuna 4.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
+        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, multivariate=True,
+                                          n_startup_trials=5, constant_liar=True)

@@ -173,8 +173,8 @@ def test_failed_trial_recorded_and_search_goes_on(digits_cnn, digits_npz, tmp_pa
 
 def test_host_latency_labels_target():
     source = HostLatency()
-    assert source.stands_for_target(load_target("host"))
-    assert not source.stands_for_target(load_target("arm-cortex-a72"))
+    assert source.represents_target(load_target("host"))
+    assert not source.represents_target(load_target("arm-cortex-a72"))
 
 
 # --- two workers, one PostgreSQL study ------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_two_workers_share_postgres_study(digits_cnn, digits_npz, tmp_path, post
     trials = study.get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials)))
-    # Each worker stops once the study holds 4 trials, so the second can start one more at the end.
+    # Each worker stops once the study contains 4 trials, so the second can start one more at the end.
     assert 4 <= len(trials) <= 5
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 

@@ -1,8 +1,8 @@
-"""What a search minimizes, read from each trial's build, and the budgets it must meet.
+"""Objectives a search minimizes, read from each trial's build, and the budgets it must meet.
 
 Every objective is minimized. Latency comes from a pluggable `LatencySource`:
 the default, `HostLatency`, reads the latency the build measured on this
-machine, which stands for the target's latency only on the `host` target. A
+machine, which is the target's latency only on the `host` target. A
 source that measures on the device, or a calibrated estimate, can replace it;
 its `kind` ("measured" or "estimated") and `basis` go into every output.
 """
@@ -61,8 +61,8 @@ class LatencySource(Protocol):
 
     name: str
 
-    def stands_for_target(self, target: TargetProfile) -> bool:
-        """Whether this source's figures are the target's latency, so the latency budget can be checked."""
+    def represents_target(self, target: TargetProfile) -> bool:
+        """Check whether this source's figures are the target's latency, so the latency budget can be checked."""
 
     def latency(self, build: BuildResult, target: TargetProfile) -> Measurement:
         """Return the latency of the build's artifact on `target`, in milliseconds."""
@@ -73,7 +73,7 @@ class HostLatency:
 
     name = "host"
 
-    def stands_for_target(self, target: TargetProfile) -> bool:
+    def represents_target(self, target: TargetProfile) -> bool:
         return bool(target.data.get("host", False))
 
     def latency(self, build: BuildResult, target: TargetProfile) -> Measurement:
@@ -82,7 +82,7 @@ class HostLatency:
             raise TrialMetricError("the build has no latency measurement; run the search with validation on")
         # OpenVINO builds measure twice (default and f32 hint); the plugin default is what deployments run.
         record = next((r for r in records if r.get("precision_hint") in (None, "default")), records[0])
-        if self.stands_for_target(target):
+        if self.represents_target(target):
             basis = f"measured on this host ({record['cpu']}, {record['threads']} threads, median of {record['runs']})"
         else:
             basis = (f"host latency: measured on this host ({record['cpu']}, {record['threads']} threads), "
@@ -169,7 +169,7 @@ def plan_budgets(limits: dict[str, float | None], target: TargetProfile, latency
             continue
         objective = by_budget[budget].name
         applied, reason = True, "constraint"
-        if objective == "latency_ms" and not latency_source.stands_for_target(target):
+        if objective == "latency_ms" and not latency_source.represents_target(target):
             applied = False
             reason = (f"not applied: the latency source ({latency_source.name}) does not give "
                       f"{target.name}'s latency; plug in a device or estimate source to check it")

@@ -52,9 +52,9 @@ STORAGE_ATTEMPTS = 3
 class SearchResult:
     """What one call of `search_recipe` leaves behind.
 
-    `trials` lists every trial of the study (not only this call's), with state,
-    values and error; `pareto` the front entries; `chosen` the picked entry, or
-    None when no completed trial meets the applied budgets.
+    `trials` lists every trial of the study, not only this call's, with state,
+    values and error. `pareto` lists the front entries. `chosen` is the picked
+    entry, or None when no completed trial meets the applied budgets.
     """
 
     out_dir: Path
@@ -184,11 +184,11 @@ def _enqueue_grid(study, grid: dict[str, list[Any]]) -> int:
     """Enqueue every grid point that no trial has taken yet; return how many trials are waiting."""
     import optuna
 
-    taken = [t.params for t in study.get_trials(deepcopy=False)]
-    taken += [t.system_attrs.get("fixed_params", {}) for t in study.get_trials(
+    tried_params = [t.params for t in study.get_trials(deepcopy=False)]
+    tried_params += [t.system_attrs.get("fixed_params", {}) for t in study.get_trials(
         deepcopy=False, states=(optuna.trial.TrialState.WAITING,))]
     for point in grid_points(grid):
-        if point not in taken:
+        if point not in tried_params:
             study.enqueue_trial(point, skip_if_exists=True)
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
 
@@ -235,8 +235,11 @@ def _open_study(url: str, name: str, names: tuple[str, ...], sampler, identity: 
     stored = study.user_attrs.get(STUDY_ATTR)
     if stored is None:
         study.set_user_attr(STUDY_ATTR, identity)
-        # The base recipe runs first, so the front can be compared with what the target ships.
-        study.enqueue_trial(space.base_params(), user_attrs={"baseline": True}, skip_if_exists=True)
+        # The base recipe runs first, so the front can be compared with what the target ships. When some base
+        # value lies outside its dimension, the sampler fills it in and the trial is not the base recipe.
+        base = space.base_params()
+        is_base = len(base) == len(space.dimensions)
+        study.enqueue_trial(base, user_attrs={"baseline": is_base}, skip_if_exists=True)
         return study
     for key in ("target", "model_sha256", "objectives"):
         if stored.get(key) != identity[key]:
@@ -366,7 +369,9 @@ def _finish(study, space: SearchSpace, profile: TargetProfile, names: tuple[str,
     feasible = [t for t in complete if t["feasible"]]
     front = pareto.pareto_front(feasible if feasible else complete)
     base_key = recipe_key(dict(space.base_recipe))
-    baseline = next((t for t in complete if recipe_key(t["recipe"]) == base_key), None)
+    baseline = next((t for t in complete if t["baseline"]), None)
+    if baseline is None:
+        baseline = next((t for t in complete if recipe_key(t["recipe"]) == base_key), None)
     chosen = pareto.choose(front, names, baseline)
 
     recipe_path = None
@@ -432,7 +437,7 @@ def _summary(study, profile, names, checks, source, space, storage_url, trials, 
         "objectives": [
             {"name": n, "unit": OBJECTIVES[n].unit, "direction": "minimize", "label": labels[n]} for n in names
         ],
-        "latency_source": {"name": source.name, "stands_for_target": source.stands_for_target(profile)},
+        "latency_source": {"name": source.name, "represents_target": source.represents_target(profile)},
         "budgets": [c.__dict__ for c in checks],
         "space": space.describe(),
         "trial_counts": states,

@@ -13,7 +13,7 @@ SAMPLERS = ("auto", "tpe", "nsga2", "grid")
 
 
 def grid_size(grid: dict[str, list[Any]] | None) -> int | None:
-    """The number of points of a finite grid, or None for a space with a continuous dimension."""
+    """Count the points of a finite grid; return None for a space with a continuous dimension."""
     if grid is None:
         return None
     return math.prod(len(values) for values in grid.values())
@@ -30,7 +30,7 @@ def pick_sampler(name: str, grid: dict[str, list[Any]] | None, n_trials: int) ->
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Every point of a finite grid, in a fixed order."""
+    """List every point of a finite grid, in a fixed order."""
     names = list(grid)
     return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
@@ -38,10 +38,10 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def make_sampler(name: str, *, seed: int, constraints: Callable[[Any], Sequence[float]]) -> Any:
     """Return a seeded sampler that treats `constraints` values > 0 as budget misses.
 
-    "grid" is carried out by the runner, which enqueues every untried point
-    (workers sharing a study take enqueued trials one each, and a failed point
-    is not retried); its sampler is TPE, which then only fills in values that
-    an enqueued point leaves open. TPE starts modelling after 5 trials, which suits searches of tens of compiles;
+    The runner carries out "grid" itself by enqueuing every untried point.
+    Workers sharing a study take enqueued trials one each, and a failed point
+    is not retried. Its sampler is TPE, which only fills in values that an
+    enqueued point leaves open. TPE starts modelling after 5 trials, which suits searches of tens of compiles;
     `constant_liar` keeps parallel workers from sampling the same point. NSGA-II
     keeps its default population of 50, so it needs hundreds of trials to evolve.
     """

@@ -10,7 +10,7 @@ list items selected by index or by their `name` key:
     passes[0].params.epochs
     passes[qat].enabled          (false removes the pass from the recipe)
 
-Nothing here knows which passes exist, so a space covers any pass that a
+Nothing here depends on which passes exist, so a space covers any pass that a
 recipe can name. Missing mapping keys below a selected item are created; a
 list item that the base recipe lacks is an error, or, for a dimension marked
 `optional: true`, a reason to drop that dimension.
@@ -101,7 +101,7 @@ class Dimension:
         return trial.suggest_float(self.path, self.low, self.high, step=self.step, log=self.log)
 
     def contains(self, value: Any) -> bool:
-        """Whether `value` lies in this dimension, so a trial can be pinned to it."""
+        """Check whether `value` lies in this dimension, so a trial can be pinned to it."""
         if self.choices is not None:
             return any(value == c and type(value) is type(c) for c in self.choices)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -116,7 +116,7 @@ class Dimension:
         return abs(offset - round(offset)) < 1e-9
 
     def values(self) -> list[Any] | None:
-        """Every value of a finite dimension, or None for a continuous float range."""
+        """List every value of a finite dimension; return None for a continuous float range."""
         if self.choices is not None:
             return list(self.choices)
         if self.integer:
@@ -163,12 +163,12 @@ class SearchSpace:
         return recipe
 
     def grid(self) -> dict[str, list[Any]] | None:
-        """Every value of every dimension, or None when a dimension is a continuous range."""
+        """Map each dimension to all its values; return None when a dimension is a continuous range."""
         grid = {dim.path: dim.values() for dim in self.dimensions}
         return None if any(values is None for values in grid.values()) else grid
 
     def base_params(self) -> dict[str, Any]:
-        """The base recipe's value of each dimension that can take it (to enqueue the base as a trial)."""
+        """Collect the base recipe's value of each dimension that can take it, to enqueue the base as a trial."""
         params = {}
         for dim in self.dimensions:
             value = _read(self.base_recipe, dim.path)
@@ -191,13 +191,13 @@ class SearchSpace:
 
 
 def recipe_key(recipe: dict[str, Any]) -> str:
-    """A canonical text of what a recipe builds (name and description left out), for caching trials."""
+    """Serialize what a recipe builds (name and description left out) canonically, to find repeated trials."""
     content = {k: v for k, v in recipe.items() if k not in ("name", "description")}
     return json.dumps(content, sort_keys=True, separators=(",", ":"))
 
 
 def default_space_path(target: TargetProfile) -> Path:
-    """search-spaces/<target>.yaml when it exists, else search-spaces/default.yaml."""
+    """Return search-spaces/<target>.yaml when it exists, else search-spaces/default.yaml."""
     own = SPACES_DIR / f"{target.name}.yaml"
     return own if own.is_file() else SPACES_DIR / f"{DEFAULT_SPACE}.yaml"
 
@@ -212,8 +212,9 @@ def load_space(
 
     `space` is a YAML file, an already parsed mapping, or None for the target's
     default space. `base_recipe` overrides the space's `base_recipe` key. In the
-    default space, precisions the target does not support are dropped, and so are
-    optional dimensions; in a user's space an unsupported precision is an error.
+    default space, precisions the target does not support are dropped. In a
+    user's space an unsupported precision is an error. In both, an optional
+    dimension whose pass the base recipe lacks is dropped.
     """
     is_default = space is None
     if space is None:
@@ -346,7 +347,7 @@ class _MissingItem(Exception):
 
 
 def _is_switch(path: str) -> bool:
-    """Whether `path` is LIST[item].enabled, which keeps or removes that item rather than setting a key."""
+    """Check whether `path` is LIST[item].enabled, which keeps or removes that item rather than setting a key."""
     tokens = _tokens(path)
     return tokens[-1] == ("key", ENABLED_KEY) and len(tokens) > 1 and tokens[-2][0] == "item"
 

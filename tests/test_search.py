@@ -6,10 +6,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
@@ -255,3 +257,30 @@ def test_two_workers_share_postgres_study(digits_cnn, digits_npz, tmp_path, post
     built = [t.user_attrs["build_dir"] for t in trials if "cached_from" not in t.user_attrs]
     assert len(built) == len(set(built))
     assert all((Path(d) / "build" / "report.json").is_file() for d in built)
+
+
+def test_interrupted_trial_runs_again(digits_cnn, digits_npz, tmp_path):
+    space = _write(tmp_path / "space.yaml", PRECISIONS)
+    out = tmp_path / "search"
+    command = [sys.executable, "-m", "edgeforge.cli", "-q", "search", str(digits_cnn), "--target", "host",
+               "--data", str(digits_npz), "--space", str(space), "--trials", "1", "--out", str(out), "--no-build",
+               "--latency-runs", "10", "--calibration-samples", "50"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (out / "trials" / "0000" / "recipe.yaml").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 130, stderr[-2000:]
+
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    assert second.returncode == 0, second.stderr[-2000:]
+    study = optuna.load_study(study_name="host-digits_cnn", storage=f"sqlite:///{out.resolve() / 'study.db'}")
+    interrupted, retry = study.get_trials(deepcopy=False)
+    assert interrupted.state == optuna.trial.TrialState.FAIL
+    assert interrupted.user_attrs["interrupted"] is True
+    assert retry.state == optuna.trial.TrialState.COMPLETE
+    assert retry.user_attrs["retry_of"] == interrupted.number
+    assert retry.params == interrupted.params

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import time
 import traceback
@@ -46,6 +47,8 @@ RECIPE_FILE = "recipe.yaml"
 HEARTBEAT_S = 30
 GRACE_S = 120
 STORAGE_ATTEMPTS = 3
+INTERRUPTED = "interrupted"
+RETRY_OF = "retry_of"
 
 
 @dataclass
@@ -159,14 +162,16 @@ def search_recipe(
     objective = _TrialRunner(study, search_space, model_path, compile_options, out, names, checks, source)
     counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED,
                optuna.trial.TrialState.RUNNING)
-    remaining = n_trials - len(study.get_trials(deepcopy=False, states=counted))
+    _requeue_interrupted(study)
+    remaining = n_trials - len([t for t in study.get_trials(deepcopy=False, states=counted)
+                                if not t.user_attrs.get(INTERRUPTED)])
     if sampler_name == "grid":
         remaining = min(remaining, _enqueue_grid(study, grid))
     if remaining > 0:
         log.info("search: running up to %d trials of %d in study %s (%s)", remaining, n_trials, name,
                  _redact(storage_url))
         study.optimize(objective, n_trials=remaining, timeout=timeout_s, catch=(Exception,), gc_after_trial=True,
-                       callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=counted)])
+                       callbacks=[_StopAtTotal(n_trials, counted)])
     else:
         log.info("search: study %s already has %d trials; summarizing", name, n_trials - remaining)
 
@@ -178,6 +183,30 @@ def _default_objectives() -> tuple[str, ...]:
     from edgeforge.search.objectives import DEFAULT_OBJECTIVES
 
     return DEFAULT_OBJECTIVES
+
+
+class _StopAtTotal:
+    """Stop the study once it has `n_trials` finished or running trials, interrupted ones left out."""
+
+    def __init__(self, n_trials: int, states):
+        self.n_trials = n_trials
+        self.states = states
+
+    def __call__(self, study, trial) -> None:
+        trials = study.get_trials(deepcopy=False, states=self.states)
+        if len([t for t in trials if not t.user_attrs.get(INTERRUPTED)]) >= self.n_trials:
+            study.stop()
+
+
+def _requeue_interrupted(study) -> None:
+    """Enqueue again each trial that a Ctrl-C stopped, once; interrupted trials do not count toward n_trials."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get(RETRY_OF) for t in trials}
+    for trial in trials:
+        if trial.user_attrs.get(INTERRUPTED) and trial.number not in retried:
+            log.info("search: trial %d was interrupted; enqueuing it again", trial.number)
+            study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number,
+                                                          "baseline": trial.user_attrs.get("baseline", False)})
 
 
 def _enqueue_grid(study, grid: dict[str, list[Any]]) -> int:
@@ -275,7 +304,7 @@ class _TrialRunner:
         params = self.space.suggest(trial)
         target_name = self.options["target"].name
         recipe = self.space.build_recipe(
-            params, name=f"search-{target_name}-trial-{trial.number}",
+            params, name=recipe_name(f"search-{target_name}-trial-{trial.number}"),
             description=f"Trial {trial.number} of edgeforge search for {target_name}, from {self.space.base_recipe_ref}.",
         )
         key = recipe_key(recipe)
@@ -295,6 +324,12 @@ class _TrialRunner:
         try:
             build = compile_model(self.model, recipe=recipe_path, out_dir=trial_dir / "build", **self.options)
             figures = measure_build(build, self.options["target"], self.source, self.names)
+        except KeyboardInterrupt:
+            # Optuna records the trial as failed; the next run of the search enqueues it again.
+            trial.set_user_attr(INTERRUPTED, True)
+            trial.set_user_attr("error_type", "KeyboardInterrupt")
+            trial.set_user_attr("error", "interrupted; the next run of the search repeats this trial")
+            raise
         except Exception as err:
             trial.set_user_attr("error_type", type(err).__name__)
             trial.set_user_attr("error", str(err))
@@ -311,6 +346,8 @@ class _TrialRunner:
 
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
         for other in self.study.get_trials(deepcopy=False, states=states):
+            if other.user_attrs.get(INTERRUPTED):
+                continue
             if other.number != number and other.user_attrs.get("recipe_key") == key:
                 return other
         return None
@@ -338,6 +375,11 @@ class _TrialRunner:
                  ", ".join(f"{n} {figures[n].value:.4g}" for n in self.names),
                  "" if all(v <= 0 for v in values) else " (budget missed)")
         return [figures[n].value for n in self.names]
+
+
+def recipe_name(text: str) -> str:
+    """Turn `text` into a valid recipe name: lower-case letters, digits and hyphens."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "search"
 
 
 def _trial_summary(trial) -> dict[str, Any]:
@@ -416,7 +458,7 @@ def _axis_labels(names, complete, source) -> dict[str, str]:
 
 def _recipe_text(chosen: dict[str, Any], profile: TargetProfile, names, study_name: str) -> str:
     recipe = dict(chosen["recipe"])
-    recipe["name"] = f"search-{profile.name}"
+    recipe["name"] = recipe_name(f"search-{profile.name}")
     figures = ", ".join(f"{n} {chosen['metrics'][n]['value']:.4g}" for n in names)
     recipe["description"] = f"Chosen by edgeforge search from trial {chosen['trial']} of study {study_name}: {figures}."
     header = ("# Written by `edgeforge search`; pass it to `edgeforge compile --recipe FILE`.\n"

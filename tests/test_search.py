@@ -102,6 +102,7 @@ def test_search_writes_front_recipe_and_build(digits_cnn, digits_npz, tmp_path):
 
     summary = json.loads(result.pareto_path.read_text())
     assert summary["trial_counts"] == {"COMPLETE": 3}
+    assert [t["trial"] for t in summary["trials"]] == [0, 1, 2]
     assert [o["name"] for o in summary["objectives"]] == ["accuracy_drop", "latency_ms", "size_kib"]
     assert 1 <= len(summary["pareto_front"]) <= 3
     latency_budget = next(b for b in summary["budgets"] if b["name"] == "max_latency_ms")

@@ -31,7 +31,8 @@ from edgeforge.models.loading import model_format
 from edgeforge.pipeline.build import BuildResult, compile_model
 from edgeforge.search import pareto
 from edgeforge.search.objectives import (
-    OBJECTIVES, HostLatency, LatencySource, check_objectives, constraint_values, measure_build, plan_budgets,
+    DEFAULT_OBJECTIVES, OBJECTIVES, HostLatency, LatencySource, check_objectives, constraint_values, measure_build,
+    plan_budgets,
 )
 from edgeforge.search.samplers import SAMPLERS, grid_points, make_sampler, pick_sampler
 from edgeforge.search.space import SearchSpace, load_space, recipe_key
@@ -53,7 +54,7 @@ RETRY_OF = "retry_of"
 
 @dataclass
 class SearchResult:
-    """What one call of `search_recipe` leaves behind.
+    """The outcome of one `search_recipe` call: the study's trials, its Pareto front and the chosen recipe.
 
     `trials` lists every trial of the study, not only this call's, with state,
     values and error. `pareto` lists the front entries. `chosen` is the picked
@@ -115,7 +116,7 @@ def search_recipe(
     import optuna
 
     profile = target if isinstance(target, TargetProfile) else load_target(target, targets_dirs)
-    names = check_objectives(objectives if objectives is not None else _default_objectives())
+    names = check_objectives(objectives if objectives is not None else DEFAULT_OBJECTIVES)
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
     if n_trials < 0:
@@ -165,24 +166,21 @@ def search_recipe(
     _requeue_interrupted(study)
     remaining = n_trials - len([t for t in study.get_trials(deepcopy=False, states=counted)
                                 if not t.user_attrs.get(INTERRUPTED)])
-    if sampler_name == "grid":
-        remaining = min(remaining, _enqueue_grid(study, grid))
+    grid_left = _enqueue_grid(study, grid) if sampler_name == "grid" else None
+    if grid_left is not None:
+        remaining = min(remaining, grid_left)
     if remaining > 0:
         log.info("search: running up to %d trials of %d in study %s (%s)", remaining, n_trials, name,
                  _redact(storage_url))
         study.optimize(objective, n_trials=remaining, timeout=timeout_s, catch=(Exception,), gc_after_trial=True,
                        callbacks=[_StopAtTotal(n_trials, counted)])
+    elif grid_left == 0:
+        log.info("search: every point of the space has a trial in study %s; summarizing", name)
     else:
-        log.info("search: study %s already has %d trials; summarizing", name, n_trials - remaining)
+        log.info("search: study %s already has %d of %d trials; summarizing", name, n_trials - remaining, n_trials)
 
     return _finish(study, search_space, profile, names, checks, source, out, storage_url, model_path,
                    compile_options, objective.ran, build_chosen)
-
-
-def _default_objectives() -> tuple[str, ...]:
-    from edgeforge.search.objectives import DEFAULT_OBJECTIVES
-
-    return DEFAULT_OBJECTIVES
 
 
 class _StopAtTotal:
@@ -493,6 +491,8 @@ def _summary(study, profile, names, checks, source, space, storage_url, trials, 
         },
         "failed": [{"trial": t["trial"], "error_type": t["error_type"], "error": t["error"]}
                    for t in trials if t["state"] == "FAIL"],
+        "trials": [{k: t[k] for k in ("trial", "state", "values", "params", "feasible", "cached_from", "worker",
+                                       "wall_s")} for t in trials],
     }
 
 

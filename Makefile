@@ -29,7 +29,11 @@ INPUTS := $(if $(filter $(REFERENCE_MODEL),$(model)),$(REFERENCE_MODEL),) \
 build: $(VENV)/.installed $(INPUTS)
 	$(EDGEFORGE) compile $(model) --target $(target) --data $(data) $(EVAL_OPTION) --out $(out) $(EXTRA)
 
-all: $(TARGETS:%=compile-%)
+# Builds every shipped target (parallel with -j), keeps going past a failed one, then
+# writes build/summary.{md,html,png} and exits non-zero if any build failed.
+all: $(VENV)/.installed $(INPUTS)
+	@$(MAKE) --no-print-directory -k $(TARGETS:%=compile-%); status=$$?; \
+	$(EDGEFORGE) summary --out build $(TARGETS:%=build/%/report.json); exit $$status
 
 compile-%: $(VENV)/.installed $(INPUTS)
 	$(EDGEFORGE) compile $(model) --target $* --data $(data) $(EVAL_OPTION) --out build/$* $(EXTRA)

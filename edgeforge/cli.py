@@ -13,6 +13,7 @@ import traceback
 import click
 import yaml
 
+from edgeforge.devices.cli import make_device_options, bench_command, calibrate_command, check_command, ssh_options
 from edgeforge.errors import EXIT_BUDGET, EXIT_CODES, EXIT_INTERNAL, EdgeforgeError
 
 log = logging.getLogger("edgeforge")
@@ -98,7 +99,8 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--recipe", "-r", help="Recipe name in recipes/ or a recipe YAML file; default: the target's.")
 @targets_dir_option
 @click.option("--budget", "budget_values", multiple=True, metavar="NAME=VALUE",
-              help="Override a budget: max_accuracy_drop (points), max_latency_ms, max_size_kib, max_ram_kib.")
+              help="Override a budget: max_accuracy_drop (points), max_latency_ms, max_size_kib, max_ram_kib, "
+                   "max_robustness_gap (points). Repeatable.")
 @click.option("--eval-fraction", default=0.2, show_default=True, type=float,
               help="Share of --data held out for evaluation when --eval-data is not given.")
 @click.option("--calibration-samples", default=300, show_default=True, type=click.IntRange(min=1),
@@ -112,9 +114,15 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--custom-objects-module", metavar="MODULE",
               help="Python module (importable name) that defines the model's custom layers.")
 @click.option("--strict", is_flag=True, help="Fail when a recipe step cannot apply instead of skipping it.")
+@click.option("--no-robustness", is_flag=True, help="Skip the accuracy check on perturbed evaluation data.")
+@click.option("--force", is_flag=True, help="Rebuild even when the output folder holds a build of the same inputs.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
+              help="Also write the budgets as JUnit XML test cases to this file.")
+@click.option("--device", help="Measure latency on the target: local, ssh://user@host[:port] or adb://SERIAL.")
+@ssh_options
 def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dirs, budget_values, eval_fraction,
                     calibration_samples, seed, no_validate, latency_runs, trust_model, custom_objects_module,
-                    strict) -> None:
+                    strict, no_robustness, force, junit_path, device, **device_options) -> None:
     """Compile MODEL for a target and validate it.
 
     MODEL is a .keras or .h5 file (tf_keras or Keras 3), a SavedModel folder,
@@ -140,7 +148,14 @@ def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dir
         safe_mode=not trust_model,
         custom_objects_module=custom_objects_module,
         strict=strict,
+        robustness=not no_robustness,
+        force=force,
+        junit_path=junit_path,
+        device=device,
+        **dict(zip(("ssh", "adb"), make_device_options(**device_options))),
     )
+    if result.skipped:
+        click.echo(f"build skipped, {result.skip_reason} (use --force to rebuild)")
     for line in summary_lines(result.report):
         click.echo(line)
     click.echo(f"report: {result.report_path}")
@@ -150,6 +165,40 @@ def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dir
             click.echo(f"error: budget {budget['name']} missed: {budget['value']} > {budget['limit']} "
                        f"{budget['unit']}", err=True)
         sys.exit(EXIT_BUDGET)
+
+
+@cli.command("summary", epilog=_EXIT_HELP)
+@click.argument("reports", nargs=-1, type=click.Path())
+@click.option("--out", "-o", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for summary.md, summary.html and summary.png.")
+def summary_command(reports: tuple[str, ...], out_dir: str) -> None:
+    """Summarize several builds' report.json files in one table and plot."""
+    import json
+    from pathlib import Path
+
+    from edgeforge.errors import InputError
+    from edgeforge.report.summary import write_summary
+
+    loaded = []
+    for path in reports:
+        if not Path(path).is_file():
+            log.warning("no report at %s (that build failed or did not run); left out of the summary", path)
+            continue
+        try:
+            loaded.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path} is not valid JSON: {err}") from err
+    if not loaded:
+        raise InputError("no report.json found among the given paths; run the builds first")
+    written = write_summary(loaded, out_dir)
+    click.echo(Path(written["markdown"]).read_text(encoding="utf-8"))
+    for kind, path in written.items():
+        click.echo(f"{kind}: {path}")
+
+
+cli.add_command(bench_command)
+cli.add_command(check_command)
+cli.add_command(calibrate_command)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeforge.emit.atomic import write_bytes_atomic
+from edgeforge._files import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgeforge._tf import import_tf
+from tflite_helpers import convert
 
 
 @pytest.fixture(scope="session")
@@ -115,26 +116,6 @@ def digits_model(digits_split):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     model.fit(digits_split["x_train"], digits_split["y_train"], epochs=15, batch_size=32, verbose=0)
     return model
-
-
-def convert(model, precision: str, calibration: np.ndarray | None = None) -> bytes:
-    """Convert a tf_keras model to TFLite bytes at `precision` (fp32, fp16 or int8 with int8 I/O)."""
-    tf = import_tf()
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if precision == "fp16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif precision == "int8":
-        def representative():
-            for sample in calibration[:64]:
-                yield [sample[None]]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    return converter.convert()
 
 
 @pytest.fixture(scope="session")

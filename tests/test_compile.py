@@ -16,7 +16,7 @@ def _artifact(report: dict, role: str = "artifact") -> dict:
 
 
 def test_int8_tflite_with_int8_io(digits_cnn, digits_npz, tmp_path):
-    result = compile_model(digits_cnn, target="arm-cortex-a72", data=digits_npz, out_dir=tmp_path, latency_runs=20)
+    result = compile_model(digits_cnn, target="arm-cortex-a72", recipe="ptq-int8", data=digits_npz, out_dir=tmp_path, latency_runs=20)
     report = json.loads(result.report_path.read_text())
     artifact = _artifact(report)
     assert artifact["precision"] == "int8"
@@ -69,14 +69,14 @@ def test_two_inputs_given_in_other_order(two_input_model, digits, tmp_path):
     data = tmp_path / "two.npz"
     # Keys written in the opposite order of the model's inputs.
     np.savez(data, alpha_flat=x.reshape(len(x), 64), zeta_image=x, y=y)
-    result = compile_model(two_input_model, target="arm-cortex-a72", data=data, out_dir=tmp_path / "out",
+    result = compile_model(two_input_model, target="arm-cortex-a72", recipe="ptq-int8", data=data, out_dir=tmp_path / "out",
                            latency_runs=10)
     assert result.report["accuracy"]["float_reference"]["max_abs_error"] < 1e-4
     assert result.report["accuracy"]["artifact"]["top1_agreement"] > 0.95
 
 
 def test_three_outputs_matched_by_name(three_output_model, digits_npz, tmp_path):
-    result = compile_model(three_output_model, target="arm-cortex-a72", data=digits_npz, out_dir=tmp_path,
+    result = compile_model(three_output_model, target="arm-cortex-a72", recipe="ptq-int8", data=digits_npz, out_dir=tmp_path,
                            latency_runs=10)
     accuracy = result.report["accuracy"]
     assert accuracy["primary_output"] == "zz_classes"
@@ -102,6 +102,6 @@ def test_image_folder_data(digits_cnn, digits, tmp_path):
         folder = tmp_path / "images" / f"digit{y[index]}"
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray((x[index, :, :, 0] * 255).astype(np.uint8)).save(folder / f"{index}.png")
-    result = compile_model(digits_cnn, target="arm-cortex-a72", data=tmp_path / "images", out_dir=tmp_path / "out",
+    result = compile_model(digits_cnn, target="arm-cortex-a72", recipe="ptq-int8", data=tmp_path / "images", out_dir=tmp_path / "out",
                            latency_runs=10)
     assert result.report["accuracy"]["baseline"]["top1"] > 0.8

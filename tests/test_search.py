@@ -20,7 +20,7 @@ import yaml
 
 from edgeforge.errors import InputError, ProfileError
 from edgeforge.search import load_space, search_recipe
-from edgeforge.search.objectives import HostLatency
+from edgeforge.search.objectives import HostLatency, TargetLatency
 from edgeforge.targets import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def test_space_paths_set_and_remove_passes():
 
 def test_search_writes_front_recipe_and_build(digits_cnn, digits_npz, tmp_path):
     result = search_recipe(digits_cnn, target="arm-cortex-a72", data=digits_npz, space=PRECISIONS, n_trials=3,
-                           out_dir=tmp_path, seed=1, **FAST)
+                           base_recipe="ptq-int8", out_dir=tmp_path, seed=1, **FAST)
 
     assert [t["state"] for t in result.trials] == ["COMPLETE"] * 3
     assert {t["params"]["quantize.precision"] for t in result.trials} == {"int8", "fp16", "dynamic"}
@@ -178,6 +178,19 @@ def test_host_latency_labels_target():
     source = HostLatency()
     assert source.represents_target(load_target("host"))
     assert not source.represents_target(load_target("arm-cortex-a72"))
+
+
+def test_target_latency_reads_estimate(digits_cnn, digits_npz, tmp_path):
+    # The a72 profile has a calibrated cost model, so each build carries an estimated latency.
+    space = {"dimensions": [{"path": "quantize.precision", "choices": ["int8"]}]}
+    result = search_recipe(digits_cnn, target="arm-cortex-a72", data=digits_npz, space=space, base_recipe="ptq-int8",
+                           n_trials=1, out_dir=tmp_path, build_chosen=False, latency_source=TargetLatency(), **FAST)
+    latency = result.chosen["metrics"]["latency_ms"]
+    assert latency["kind"] == "estimated"
+    assert latency["value"] > 0
+    summary = json.loads(result.pareto_path.read_text())
+    assert next(b for b in summary["budgets"] if b["name"] == "max_latency_ms")["applied"] is True
+    assert summary["objectives"][1]["label"].endswith(", estimate")
 
 
 # --- two workers, one PostgreSQL study ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgeforge._tf import import_tf
 from edgeforge.data.dataset import Dataset
-from edgeforge.emit.atomic import write_bytes_atomic
+from edgeforge._files import write_bytes_atomic
 from edgeforge.errors import ConversionError
 
 log = logging.getLogger(__name__)

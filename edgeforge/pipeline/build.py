@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -12,32 +13,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgeforge.data.dataset import Dataset
-from edgeforge.data.loading import file_sha256
-from edgeforge.emit.atomic import write_text_atomic
+from edgeforge._files import write_text_atomic
 from edgeforge.errors import DataError, OutputError, UnsupportedError
 from edgeforge.models.formats import describe_model_file
-from edgeforge.models.spec import ModelSignature
 from edgeforge.pipeline.isolation import run_worker
 from edgeforge.pipeline.plan import plan_conversions, resolve_recipe
-from edgeforge.pipeline.worker import BASELINE_FILE, EVAL_FILE
+from edgeforge.pipeline.target_checks import check_compatibility, energy_estimate, target_latency
+from edgeforge.pipeline.validation import budget_figures, validate_artifacts
+from edgeforge.report.manifest import build_manifest, check_up_to_date, write_build_manifest
 from edgeforge.report.writer import build_report, report_json
 from edgeforge.targets import TargetProfile, load_target
 from edgeforge.validate.budgets import check_budgets
-from edgeforge.validate.latency import host_threads
 
 log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.json"
+HTML_FILE = "report.html"
 
 
 @dataclass
 class BuildResult:
-    """The output folder, report path and report content of one compile."""
+    """The output folder, report path and report content of one compile.
+
+    `skipped` is True when the folder already held a build of the same inputs.
+    """
 
     out_dir: Path
     report_path: Path
     report: dict[str, Any]
+    skipped: bool = False
+    skip_reason: str = ""
 
     @property
     def missed_budgets(self) -> list[dict[str, Any]]:
@@ -58,27 +63,35 @@ def compile_model(
     calibration_samples: int = 300,
     seed: int = 0,
     validate: bool = True,
+    robustness: bool = True,
     latency_runs: int = 200,
     safe_mode: bool = True,
     custom_objects_module: str | None = None,
     strict: bool = False,
+    force: bool = False,
+    junit_path: str | Path | None = None,
+    device: str | None = None,
+    ssh: Any = None,
+    adb: Any = None,
 ) -> BuildResult:
     """Compile `model` for `target` and write the artifacts and report.json into `out_dir`.
 
     `data` gives calibration samples and, unless `eval_data` is set, a held-out
     evaluation split of `eval_fraction`. `budgets` overrides the profile's
     budgets by name. The build runs in a staging folder inside `out_dir`;
-    files move into place only when every step succeeded, report.json last.
-    `safe_mode=False` lets Keras load Lambda layers (only for trusted files);
-    `custom_objects_module` names a module with the model's custom layers.
-    `strict` makes a recipe step that cannot apply an error instead of a note.
+    files move into place only when every step succeeded, then report.json,
+    then manifest.json, whose hashes let an unchanged build be skipped
+    (unless `force`). `safe_mode=False` lets Keras load Lambda layers (only for
+    trusted files); `custom_objects_module` names a module with the model's
+    custom layers; `strict` makes a recipe step that cannot apply an error.
+    `device` (local, ssh://user@host[:port], adb://SERIAL) measures the
+    artifact's latency on the target device, with `ssh` or `adb` options.
     """
     started = time.perf_counter()
     profile = target if isinstance(target, TargetProfile) else load_target(target, targets_dirs)
     model_path = Path(model)
     model_info = describe_model_file(model_path)
-    model_kind = model_info.format
-    if model_kind in ("tflite", "onnx") and profile.artifact_format != "openvino-ir":
+    if model_info.format in ("tflite", "onnx") and profile.artifact_format != "openvino-ir":
         raise UnsupportedError(
             f"{model_path}: {model_info.reason}; target {profile.name} emits {profile.artifact_format}. "
             "Pass the Keras model instead, or pick an Intel target (intel-cpu, intel-igpu, intel-npu)"
@@ -92,9 +105,31 @@ def compile_model(
         raise DataError(f"eval_fraction must be between 0 and 1 (exclusive), found {eval_fraction}")
     recipe_spec = resolve_recipe(recipe, profile)
     out_dir = Path(out_dir) if out_dir is not None else Path("build") / profile.name
+    # Compatibility errors gate every build like a budget whose limit is zero.
+    limits = {**dict(profile.budgets), "compatibility_errors": 0}
+    limits.update(budgets or {})
+
+    options = {
+        "profile": profile.data, "budgets": limits, "eval_fraction": eval_fraction,
+        "calibration_samples": calibration_samples, "validate": validate, "robustness": robustness,
+        "safe_mode": safe_mode, "custom_objects_module": custom_objects_module, "strict": strict,
+        "device": device,
+    }
+    data_roles = {"calibration": data_path, **({"evaluation": Path(eval_data)} if eval_data is not None else {})}
+    manifest = build_manifest(model=model_path, target_profile=profile.path, recipe=recipe_spec.path,
+                              data=data_roles, seed=seed, options=options)
+    if not force:
+        status = check_up_to_date(out_dir, manifest)
+        if status.up_to_date:
+            log.info("skipped: %s", status.reason)
+            report_path = out_dir / REPORT_FILE
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+            _write_junit(report, junit_path)
+            return BuildResult(out_dir, report_path, report, skipped=True, skip_reason=status.reason)
+
     stage_dir = _make_stage_dir(out_dir)
     try:
-        jobs = plan_conversions(profile, recipe_spec.precision, stage_dir)
+        jobs = plan_conversions(profile, recipe_spec, stage_dir)
         request = {
             "work_dir": str(stage_dir),
             "model_path": str(model_path.resolve()),
@@ -106,34 +141,53 @@ def compile_model(
             "eval_fraction": eval_fraction,
             "calibration_samples": calibration_samples,
             "seed": seed,
-            "passes": recipe_spec.passes,
+            "recipe_path": str(recipe_spec.path),
+            "target": {"name": profile.name, "path": str(profile.path), "data": profile.data},
             "conversions": [dataclasses.asdict(job) for job in jobs],
             "predict_baseline": validate,
         }
         response = run_worker(request)
-        validation = _validate(profile, response, stage_dir, latency_runs) if validate else None
+        validation = None
+        if validate:
+            validation = validate_artifacts(profile, response, stage_dir, latency_runs=latency_runs,
+                                            robustness=robustness, seed=seed)
+        staged = Path(next(a for a in response["artifacts"] if a["role"] == "artifact")["path"])
+        compatibility = check_compatibility(profile, staged)
+        device_record, latency_figure = target_latency(profile, staged, device=device, ssh=ssh, adb=adb)
+        if device_record is not None and validation is not None:
+            validation["latency"].append(dict(device_record, artifact="artifact"))
+        energy = energy_estimate(profile, staged, latency_figure.get("value"))
+        firmware = _emit_firmware(profile, response, stage_dir)
         artifacts = _move_into_place(response["artifacts"], stage_dir, out_dir)
-        limits = dict(profile.budgets)
-        limits.update(budgets or {})
-        figures = _budget_figures(profile, artifacts, validation)
+        firmware = _move_firmware(firmware, out_dir)
+        arena_bytes = firmware["arena_bytes"] if firmware else compatibility.get("summary", {}).get("tensor_arena_estimate_bytes")
+        ram_kib = arena_bytes / 1024.0 if arena_bytes else None
         report = build_report(
             profile=profile,
             model_path=model_path,
-            model_kind=model_kind,
             data_path=data_path,
             eval_path=Path(eval_data) if eval_data is not None else None,
             recipe=recipe_spec,
             response=response,
             artifacts=artifacts,
             validation=validation,
-            budgets=check_budgets(limits, figures),
+            budgets=check_budgets(limits, budget_figures(profile, artifacts, validation, ram_kib=ram_kib,
+                                                         latency=latency_figure or None,
+                                                         compatibility=compatibility)),
             wall_s=time.perf_counter() - started,
+            firmware=firmware,
+            seed=seed,
+            extra={"compatibility": compatibility, "energy": energy,
+                   "target_latency": device_record},
         )
-        report_path = out_dir / "report.json"
-        write_text_atomic(report_path, report_json(report))
+        outputs = _write_reports(report, out_dir)
+        outputs += [Path(f) for a in artifacts for f in a["files"]]
+        outputs += [Path(f) for f in (firmware or {}).get("files", [])]
+        write_build_manifest(out_dir, manifest, outputs=[path.resolve() for path in outputs])
     finally:
         shutil.rmtree(stage_dir, ignore_errors=True)
-    return BuildResult(out_dir, report_path, report)
+    _write_junit(report, junit_path)
+    return BuildResult(out_dir, out_dir / REPORT_FILE, report)
 
 
 def _make_stage_dir(out_dir: Path) -> Path:
@@ -149,93 +203,59 @@ def _make_stage_dir(out_dir: Path) -> Path:
 def _move_into_place(artifacts: list[dict[str, Any]], stage_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
     """Rename each staged file into `out_dir` (same file system, so each rename is atomic).
 
-    An earlier report.json goes first, so a build stopped between two renames
-    never leaves a report that describes a mix of old and new files.
+    The earlier report.json and manifest.json go first, so a build stopped
+    between two renames never leaves a report that describes a mix of old and
+    new files, and is never taken as up to date.
     """
-    stale_report = out_dir / "report.json"
-    stale_report.unlink(missing_ok=True)
+    for stale in (REPORT_FILE, "manifest.json", "SHA256SUMS"):
+        (out_dir / stale).unlink(missing_ok=True)
     placed = []
     for artifact in artifacts:
-        files = []
-        for staged in artifact["files"]:
-            final = out_dir / Path(staged).name
-            try:
-                os.replace(staged, final)
-            except OSError as err:
-                raise OutputError(f"cannot move {staged} to {final}: {err.strerror}") from err
-            files.append(str(final))
+        files = [str(_rename(Path(staged), out_dir)) for staged in artifact["files"]]
         placed.append(dict(artifact, files=files, path=str(out_dir / Path(artifact["path"]).name)))
     return placed
 
 
-def _load_eval(stage_dir: Path) -> tuple[Dataset, dict[str, np.ndarray]]:
-    with np.load(stage_dir / EVAL_FILE) as archive:
-        inputs = {key.split(":", 1)[1]: archive[key] for key in archive.files if key.startswith("input:")}
-        labels = archive["labels"] if "labels" in archive.files else None
-    with np.load(stage_dir / BASELINE_FILE) as archive:
-        baseline = {key: archive[key] for key in archive.files}
-    return Dataset(inputs, labels, "evaluation split"), baseline
+def _rename(staged: Path, out_dir: Path) -> Path:
+    final = out_dir / staged.name
+    try:
+        os.replace(staged, final)
+    except OSError as err:
+        raise OutputError(f"cannot move {staged} to {final}: {err.strerror}") from err
+    return final
 
 
-def _validate(profile: TargetProfile, response: dict[str, Any], stage_dir: Path, latency_runs: int) -> dict[str, Any]:
-    from edgeforge.runtime import open_runner
-    from edgeforge.validate.accuracy import compare_outputs, primary_output, run_dataset, top1
-    from edgeforge.validate.latency import measure_latency
+def _emit_firmware(profile: TargetProfile, response: dict[str, Any], stage_dir: Path) -> dict[str, Any] | None:
+    """Write the C source and header of the artifact for targets whose format is c-array."""
+    if profile.artifact_format != "c-array":
+        return None
+    from edgeforge.emit.c_array import emit_c_array
 
-    log.info("validating on the evaluation split")
-    evaluation, baseline = _load_eval(stage_dir)
-    signature = ModelSignature.from_dict(response["signature"])
-    output_names = [spec.name for spec in signature.outputs]
-    primary = primary_output({spec.name: spec.shape for spec in signature.outputs})
-    threads = host_threads(profile.threads)
-    sample = {name: array[:1] for name, array in evaluation.inputs.items()}
-    result: dict[str, Any] = {"primary_output": primary, "labels": evaluation.labels is not None,
-                              "samples": len(evaluation), "threads_requested": profile.threads}
-    if evaluation.labels is not None:
-        result["baseline"] = {"top1": top1(baseline[primary], evaluation.labels)}
-    result["artifacts"] = {}
-    result["latency"] = []
-    for artifact in response["artifacts"]:
-        runner = open_runner(artifact["path"], artifact["format"], threads=threads, precision_hint="f32")
-        outputs = run_dataset(runner, evaluation, output_names)
-        result["artifacts"][artifact["role"]] = compare_outputs(
-            baseline, outputs, labels=evaluation.labels, primary=primary
-        )
-        hints = ["default", "f32"] if artifact["format"] == "openvino-ir" else [None]
-        for hint in hints:
-            if hint is not None:
-                runner = open_runner(artifact["path"], artifact["format"], threads=threads, precision_hint=hint)
-            record = measure_latency(runner, sample, threads=threads, runs=latency_runs)
-            record["artifact"] = artifact["role"]
-            if hint is not None:
-                record["precision_hint"] = hint
-            result["latency"].append(record)
-    return result
+    artifact = next(a for a in response["artifacts"] if a["role"] == "artifact")
+    return emit_c_array(artifact["path"], out_dir=stage_dir)
 
 
-def _budget_figures(profile: TargetProfile, artifacts: list[dict[str, Any]], validation: dict[str, Any] | None):
-    artifact = next(a for a in artifacts if a["role"] == "artifact")
-    figures: dict[str, dict[str, Any]] = {
-        "max_size_kib": {"value": artifact["size_bytes"] / 1024.0, "basis": "measured: artifact file size"},
-    }
-    if validation is None:
-        reason = "not measured: validation was skipped"
-        figures["max_accuracy_drop"] = {"value": None, "basis": reason}
-        figures["max_latency_ms"] = {"value": None, "basis": reason}
-        return figures
-    scores = validation["artifacts"]["artifact"]
-    if "baseline" in validation:
-        drop = (validation["baseline"]["top1"] - scores["top1"]) * 100.0
-        figures["max_accuracy_drop"] = {"value": drop, "basis": "measured on the evaluation split"}
-    else:
-        figures["max_accuracy_drop"] = {"value": None, "basis": "not measured: the evaluation data has no labels"}
-    if profile.data.get("host", False):
-        latency = next(r for r in validation["latency"] if r["artifact"] == "artifact")
-        figures["max_latency_ms"] = {"value": latency["median_ms"], "basis": "measured on this host (median)"}
-    else:
-        figures["max_latency_ms"] = {
-            "value": None,
-            "basis": f"not checked: host latency is not the latency of {profile.name}, and no device or estimate was given",
-        }
-    figures["max_ram_kib"] = {"value": None, "basis": "not computed by this build"}
-    return figures
+def _move_firmware(firmware: dict[str, Any] | None, out_dir: Path) -> dict[str, Any] | None:
+    if firmware is None:
+        return None
+    files = [str(_rename(Path(path), out_dir)) for path in firmware["files"]]
+    return dict(firmware, files=files, header=str(out_dir / Path(firmware["header"]).name),
+                source=str(out_dir / Path(firmware["source"]).name))
+
+
+def _write_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write report.html, then report.json (the file that marks the artifacts complete)."""
+    from edgeforge.report.html import write_html_report
+
+    html = write_html_report(report, out_dir / HTML_FILE)
+    json_path = out_dir / REPORT_FILE
+    write_text_atomic(json_path, report_json(report))
+    return [Path(html), json_path]
+
+
+def _write_junit(report: dict[str, Any], junit_path: str | Path | None) -> None:
+    if junit_path is None:
+        return
+    from edgeforge.report.junit import write_junit
+
+    write_junit(report, junit_path)

@@ -2,50 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from edgeforge.errors import ProfileError, UnsupportedError
+from edgeforge.errors import UnsupportedError
+from edgeforge.recipes import Recipe, load_recipe
 from edgeforge.targets import TargetProfile
-
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 
 _EXTENSIONS = {"tflite": ".tflite", "openvino-ir": ".xml", "c-array": ".tflite"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecipeSpec:
-    """The parts of a recipe the pipeline reads: its passes and the final precision."""
+    """A loaded recipe with its precision resolved for one target."""
 
-    name: str
-    path: Path
+    recipe: Recipe
     precision: str
-    passes: list[dict[str, Any]] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
+    io_dtype: str | None
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    @property
+    def path(self) -> Path:
+        return self.recipe.path
+
+    @property
+    def passes(self) -> list[str]:
+        return [step.name for step in self.recipe.steps]
 
 
 def resolve_recipe(recipe: str | Path | None, target: TargetProfile) -> RecipeSpec:
     """Load `recipe` (a file path or a name in recipes/), or the target's default recipe."""
-    reference = str(recipe) if recipe is not None else target.default_recipe
-    path = Path(reference)
-    if not path.suffix:
-        path = RECIPES_DIR / f"{reference}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
-        raise ProfileError(f"recipe not found: {reference} (looked for {path}); shipped recipes: {known}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ProfileError(f"{path}: invalid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a mapping with keys name, passes, quantize")
-    precision = (data.get("quantize") or {}).get("precision", "target")
-    if precision == "target":
-        precision = target.preferred_precision
-    return RecipeSpec(data.get("name", path.stem), path, precision, list(data.get("passes") or []), data)
+    loaded = load_recipe(recipe if recipe is not None else target.default_recipe)
+    precision = target.preferred_precision if loaded.precision == "target" else loaded.precision
+    return RecipeSpec(loaded, precision, loaded.io_dtype)
 
 
 @dataclass
@@ -60,8 +52,9 @@ class ConversionJob:
     static_batch: bool = False
 
 
-def plan_conversions(target: TargetProfile, precision: str, stage_dir: Path) -> list[ConversionJob]:
-    """Return the float reference job and the artifact job for `target` at `precision`."""
+def plan_conversions(target: TargetProfile, recipe: RecipeSpec, stage_dir: Path) -> list[ConversionJob]:
+    """Return the float reference job and the artifact job for `target` at the recipe's precision."""
+    precision = recipe.precision
     if precision not in target.supported_precisions:
         raise UnsupportedError(
             f"target {target.name} does not support precision {precision!r}; "
@@ -78,7 +71,7 @@ def plan_conversions(target: TargetProfile, precision: str, stage_dir: Path) -> 
         fmt,
         precision,
         str(stage_dir / f"model{ext}"),
-        io_dtype=quantization["io_dtype"] if precision == "int8" else "float32",
+        io_dtype=(recipe.io_dtype or quantization["io_dtype"]) if precision == "int8" else "float32",
         per_tensor_weights=quantization["weights"] == "per-tensor",
         allow_float_fallback=not quantization["full_integer"],
         static_batch=static,

@@ -67,19 +67,21 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     signature = source.signature
 
     stages.begin("load data")
-    calibration, evaluation = _load_splits(request, signature, raw)
+    training, calibration, evaluation = _load_splits(request, signature, raw)
     if source.info.needs_rebuild and source.rebuild_check is None:
         stages.begin("load model (check the Keras 3 rebuild on the data)")
-        source = _open_source(request, calibration)
+        source = _open_source(request, training)
     np.savez(work_dir / EVAL_FILE, **_as_npz(evaluation))
 
     stages.begin("passes")
-    model, pass_records, pass_notes = _run_passes(source, request, calibration, evaluation)
+    model, pass_records, pass_notes = _run_passes(source, request, training)
 
     artifacts = []
     for job in request["conversions"]:
         stages.begin(f"convert {job['role']} ({job['format']} {job['precision']})")
-        artifacts.append(_convert(model, job, calibration, source))
+        # The float reference is always the unoptimized original, so every report compares against it.
+        converted = source.convertible if job["role"] == "float-reference" else model
+        artifacts.append(_convert(converted, job, calibration, source))
 
     if request.get("predict_baseline", True):
         stages.begin("baseline predictions")
@@ -115,7 +117,9 @@ def _open_source(request: dict[str, Any], sample_data: Dataset | None):
     )
 
 
-def _load_splits(request: dict[str, Any], signature: ModelSignature, raw: Dataset | None) -> tuple[Dataset, Dataset]:
+def _load_splits(request: dict[str, Any], signature: ModelSignature,
+                 raw: Dataset | None) -> tuple[Dataset, Dataset, Dataset]:
+    """Return (training, calibration, evaluation); calibration is a seeded subset of training."""
     image_size, channels = _image_geometry(signature)
     data = raw if raw is not None else load_data(request["data_path"], image_size=image_size, channels=channels)
     data = match_inputs(data, signature)
@@ -127,9 +131,7 @@ def _load_splits(request: dict[str, Any], signature: ModelSignature, raw: Datase
     order = np.random.default_rng(request["seed"]).permutation(len(training))
     calibration = training.take(np.sort(order[: request["calibration_samples"]]))
     calibration.notes = list(data.notes)
-    if request.get("needs_training_data"):
-        calibration = training
-    return calibration, evaluation
+    return training, calibration, evaluation
 
 
 def _image_geometry(signature: ModelSignature) -> tuple[tuple[int, int] | None, int | None]:
@@ -148,19 +150,78 @@ def _as_npz(dataset: Dataset) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _run_passes(source, request: dict[str, Any], training: Dataset, evaluation: Dataset):
-    """Return (model to convert, pass records, notes on passes that were skipped)."""
-    passes = request.get("passes") or []
-    if not passes:
+def _run_passes(source, request: dict[str, Any], training: Dataset):
+    """Return (model to convert, pass records, notes on passes that were skipped).
+
+    Passes train on the training split less a seeded 10% that they use for
+    their own decisions (sensitivity, QAT fallback), so the evaluation split
+    that the report's accuracy comes from never steers a pass.
+    """
+    from edgeforge.passes.base import PassContext
+    from edgeforge.recipes import read_recipe
+    from edgeforge.targets import TargetProfile
+
+    recipe = read_recipe(Path(request["recipe_path"]))
+    if not recipe.steps:
         return source.convertible, [], []
+    names = [step.name for step in recipe.steps]
     if not source.trainable:
-        reason = (f"recipe passes {[p['name'] for p in passes]} skipped: the model is a {source.info.format} "
-                  f"file, so {source.info.reason}")
+        reason = f"recipe passes {names} skipped: the model is a {source.info.format} file, so {source.info.reason}"
         if request.get("strict"):
             raise UnsupportedError(reason + "; run without --strict to build with post-training quantization only")
         log.warning("%s", reason)
         return source.convertible, [], [reason]
-    raise EdgeforgeError("model passes are not available in this build of edgeforge")
+    target = request["target"]
+    fit, holdout = split_dataset(training, eval_fraction=0.1, seed=request["seed"] + 1)
+    context = PassContext(
+        target=TargetProfile(target["name"], Path(target["path"]), target["data"]),
+        train=fit, eval=holdout, seed=request["seed"], strict=request.get("strict", False),
+        work_dir=Path(request["work_dir"]), teacher=source.keras_model,
+    )
+    from edgeforge.recipes import run_passes
+
+    model, records = run_passes(source.keras_model, recipe, context)
+    return _restore_output_names(model, source.signature), records, []
+
+
+def _with_batch_one(model: Any, signature: ModelSignature) -> Any:
+    """Wrap `model` behind inputs of batch size 1, for targets that need static shapes."""
+    from edgeforge._tf import keras
+
+    inputs = [keras().Input(shape=spec.shape[1:], batch_size=1, name=spec.name, dtype=spec.dtype)
+              for spec in signature.inputs]
+    outputs = model(inputs if len(inputs) > 1 else inputs[0])
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    named = [keras().layers.Activation("linear", name=spec.name)(tensor)
+             for spec, tensor in zip(signature.outputs, outputs)]
+    return keras().Model(inputs, named, name=f"{model.name}_batch1")
+
+
+def _restore_output_names(model: Any, signature: ModelSignature) -> Any:
+    """Give the passed model's outputs the original names, so the artifact's outputs match by name.
+
+    Passes keep the order of outputs but may rename their layers (QAT adds a
+    `quant_` prefix). A linear Activation named after the original output is
+    an identity that the converter folds away.
+    """
+    wanted = [spec.name for spec in signature.outputs]
+    if list(model.output_names) == wanted:
+        return model
+    from edgeforge._tf import keras
+
+    taken = {layer.name for layer in model.layers}
+    outputs = []
+    for tensor, current, name in zip(model.outputs, model.output_names, wanted):
+        if current == name:
+            outputs.append(tensor)
+            continue
+        if name in taken:
+            raise UnsupportedError(
+                f"the passes renamed output {name!r} to {current!r} and another layer is called {name!r}; "
+                "rename that layer in the model"
+            )
+        outputs.append(keras().layers.Activation("linear", name=name)(tensor))
+    return keras().Model(model.inputs, outputs, name=model.name)
 
 
 def _convert(model: Any, job: dict[str, Any], calibration: Dataset, source) -> dict[str, Any]:
@@ -168,6 +229,8 @@ def _convert(model: Any, job: dict[str, Any], calibration: Dataset, source) -> d
     if job["format"] == "tflite":
         from edgeforge.emit.tflite import convert_tflite
 
+        if job.get("static_batch") and not isinstance(model, (str, Path)):
+            model = _with_batch_one(model, signature)
         result = convert_tflite(
             model,
             precision=job["precision"],

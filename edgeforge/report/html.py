@@ -201,7 +201,8 @@ def _compatibility_section(report: Mapping[str, Any]) -> str:
         findings = findings.get("findings")
     if not findings:
         return ""
-    rows = [[_cell(item.get("severity")), _cell(item.get("operator")), _cell(item.get("message")), _cell(item.get("fix"))]
+    rows = [[_cell(item.get("severity")), _cell(item.get("operator") or item.get("op_type")),
+             _cell(item.get("message")), _cell(item.get("fix"))]
             for item in findings]
     return "<h2>Compatibility findings</h2>" + _table(["Severity", "Operator", "Finding", "What to change"], rows)
 

@@ -5,32 +5,20 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from edgeforge.data.loading import file_sha256
+from edgeforge.report.manifest import tool_versions
 from edgeforge.validate.latency import cpu_name
 
 SCHEMA_VERSION = 1
-
-
-def tool_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for package in ("edgeforge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
-                    "openvino", "nncf", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def build_report(
     *,
     profile,
     model_path: Path,
-    model_kind: str,
     data_path: Path,
     eval_path: Path | None,
     recipe,
@@ -39,6 +27,9 @@ def build_report(
     validation: dict[str, Any] | None,
     budgets: list[dict[str, Any]],
     wall_s: float,
+    firmware: dict[str, Any] | None = None,
+    seed: int = 0,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the report dictionary for one build."""
     artifact = next(a for a in artifacts if a["role"] == "artifact")
@@ -59,7 +50,7 @@ def build_report(
         "model": {
             "path": str(model_path),
             "sha256": file_sha256(model_path),
-            "format": model_kind,
+            "format": response.get("model_info", {}).get("format"),
             "signature": response["signature"],
             "parameters": response["parameters"],
             "notes": response.get("model_info", {}).get("notes", []),
@@ -84,7 +75,11 @@ def build_report(
         },
         "accuracy": _accuracy_section(validation),
         "latency": validation["latency"] if validation else [],
+        "robustness": validation.get("robustness") if validation else None,
+        "firmware": firmware,
         "budgets": budgets,
+        "seed": seed,
+        **(extra or {}),
         "status": "budget_missed" if any(b["passed"] is False for b in budgets) else "passed",
         "timings": dict(response.get("timings", {}), total_s=round(wall_s, 3)),
         "environment": {
@@ -138,9 +133,29 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             hint = f", {record['precision_hint']}" if "precision_hint" in record else ""
             lines.append(f"  latency {record['artifact']}{hint}: median {record['median_ms']:.3f} ms, "
                          f"p90 {record['p90_ms']:.3f} ms ({record['kind']} on {record['device']}, "
-                         f"{record['threads']} threads, {record['runs']} runs)")
+                         f"threads {record['threads']}, {record['runs']} runs)")
+        robustness = report.get("robustness")
+        if robustness:
+            lines.append(f"  robustness: largest accuracy gap under perturbation {robustness['max_gap_points']:.2f} "
+                         f"points ({robustness['worst_perturbation']})")
     else:
         lines.append("  not validated (--no-validate)")
+    compatibility = report.get("compatibility") or {}
+    findings = compatibility.get("findings", [])
+    if compatibility:
+        errors = sum(1 for f in findings if f["severity"] == "error")
+        lines.append(f"  compatibility with {report['target']['name']}: "
+                     + ("ok" if not findings else f"{errors} errors, {len(findings) - errors} warnings"))
+        for finding in findings[:5]:
+            where = f"op #{finding['op_index']} {finding['op_type']}: " if finding.get("op_index") is not None else ""
+            lines.append(f"    [{finding['severity']}] {where}{finding['message']}; fix: {finding['fix']}")
+    target = report.get("target_latency")
+    if target:
+        lines.append(f"  latency on {target['device']}: {target.get('median_ms') or target.get('mean_ms'):.3f} ms "
+                     f"({target['kind']})")
+    energy = report.get("energy")
+    if energy:
+        lines.append(f"  energy per inference: {energy['energy_uj']:.2f} uJ (estimate from the profile)")
     for budget in report["budgets"]:
         state = {True: "pass", False: "FAIL", None: "n/a"}[budget["passed"]]
         value = "-" if budget["value"] is None else f"{budget['value']:.3f}"

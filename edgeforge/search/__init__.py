@@ -1,12 +1,14 @@
 """Search for the recipe that fits a target's budgets best, with Optuna's multi-objective samplers."""
 
-from edgeforge.search.objectives import DEFAULT_OBJECTIVES, OBJECTIVES, HostLatency, LatencySource, Measurement
+from edgeforge.search.objectives import (
+    DEFAULT_OBJECTIVES, OBJECTIVES, HostLatency, LatencySource, Measurement, TargetLatency,
+)
 from edgeforge.search.pareto import CHOICE_RULE
 from edgeforge.search.space import Dimension, SearchSpace, load_space
 
 __all__ = [
     "CHOICE_RULE", "DEFAULT_OBJECTIVES", "OBJECTIVES", "Dimension", "HostLatency", "LatencySource", "Measurement",
-    "SearchResult", "SearchSpace", "load_space", "search_recipe",
+    "SearchResult", "SearchSpace", "TargetLatency", "load_space", "search_recipe",
 ]
 
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from edgeforge.errors import EXIT_BUDGET, EXIT_CODES, UnsupportedError
-from edgeforge.search.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+from edgeforge.search.objectives import DEFAULT_OBJECTIVES, LATENCY_SOURCES, OBJECTIVES
 from edgeforge.search.samplers import SAMPLERS
 
 _EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
@@ -47,10 +47,14 @@ _EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code}  {text}" for code, text 
               help="Number of samples for int8 calibration in each trial.")
 @click.option("--latency-runs", default=50, show_default=True, type=click.IntRange(min=10),
               help="Timed runs per artifact in each trial and in the final build.")
+@click.option("--latency-source", default="host", show_default=True, type=click.Choice(list(LATENCY_SOURCES)),
+              help="host: latency measured on this machine. target: the build's latency for the target, measured "
+                   "on --device when given, else the calibrated estimate.")
+@click.option("--device", help="Device to measure each trial's latency on (as for 'compile --device').")
 @click.option("--no-build", is_flag=True, help="Write the chosen recipe but do not build it (for extra workers).")
 def search_command(model, target, data, eval_data, space, base_recipe, storage, study_name, n_trials, timeout_s,
                    seed, out_dir, objectives, sampler, targets_dirs, budget_values, calibration_samples, latency_runs,
-                   no_build) -> None:
+                   latency_source, device, no_build) -> None:
     """Search recipes for MODEL on a target; write the Pareto front, the chosen recipe and its build."""
     from edgeforge.cli import _parse_budgets
     from edgeforge.search.runner import search_recipe
@@ -60,7 +64,8 @@ def search_command(model, target, data, eval_data, space, base_recipe, storage, 
         storage=storage, study_name=study_name, n_trials=n_trials, timeout_s=timeout_s, seed=seed,
         out_dir=out_dir, objectives=objectives or None, sampler=sampler, targets_dirs=targets_dirs,
         budgets=_parse_budgets(budget_values), calibration_samples=calibration_samples,
-        latency_runs=latency_runs, build_chosen=not no_build,
+        latency_runs=latency_runs, build_chosen=not no_build, latency_source=LATENCY_SOURCES[latency_source](),
+        device=device,
     )
     counts: dict[str, int] = {}
     for trial in result.trials:

@@ -90,6 +90,32 @@ class HostLatency:
         return Measurement(float(record["median_ms"]), "measured", basis)
 
 
+class TargetLatency:
+    """The build's own latency figure for the target: measured on its device when one was given, else estimated.
+
+    Reads the `max_latency_ms` budget record of report.json, whose basis says
+    which. Raises TrialMetricError when the build has neither a device nor an
+    estimate for the target.
+    """
+
+    name = "target"
+
+    def represents_target(self, target: TargetProfile) -> bool:
+        return True
+
+    def latency(self, build: BuildResult, target: TargetProfile) -> Measurement:
+        record = next((b for b in build.report.get("budgets", []) if b["name"] == "max_latency_ms"), None)
+        if record is None or record["value"] is None:
+            basis = record["basis"] if record else "the target has no max_latency_ms budget"
+            raise TrialMetricError(f"the build has no latency figure for {target.name} ({basis}); pass a device, "
+                                   "or use the host latency source")
+        kind = "estimated" if "estimat" in record["basis"].lower() else "measured"
+        return Measurement(float(record["value"]), kind, record["basis"])
+
+
+LATENCY_SOURCES = {"host": HostLatency, "target": TargetLatency}
+
+
 def check_objectives(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Validate objective names; return them as a tuple in the given order."""
     names = tuple(names)

@@ -103,6 +103,7 @@ def search_recipe(
     latency_runs: int = 50,
     build_chosen: bool = True,
     safe_mode: bool = True,
+    device: str | None = None,
 ) -> SearchResult:
     """Search recipes for `model` on `target`; write the Pareto front, the chosen recipe and its build.
 
@@ -112,6 +113,8 @@ def search_recipe(
     several workers the total can overshoot by one trial per extra worker.
     `timeout_s` stops starting new trials after that many seconds; a running
     trial finishes. `budgets` overrides the target's budgets by name.
+    `latency_source` defaults to `HostLatency`; `TargetLatency` reads each
+    build's device measurement (with `device`) or calibrated estimate.
     """
     import optuna
 
@@ -159,6 +162,7 @@ def search_recipe(
     compile_options = {
         "target": profile, "data": data, "eval_data": eval_data, "budgets": budgets, "eval_fraction": eval_fraction,
         "calibration_samples": calibration_samples, "seed": seed, "latency_runs": latency_runs, "safe_mode": safe_mode,
+        "device": device,
     }
     objective = _TrialRunner(study, search_space, model_path, compile_options, out, names, checks, source)
     counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED,
@@ -446,7 +450,7 @@ def _axis_labels(names, complete, source) -> dict[str, str]:
         objective = OBJECTIVES[name]
         label = f"{objective.label} ({objective.unit})"
         if name == "latency_ms":
-            label = f"{source.name} latency, median ({objective.unit})"
+            label = f"{source.name} latency ({objective.unit})"
         kinds = {t["metrics"][name]["kind"] for t in complete if name in t["metrics"]}
         if "estimated" in kinds:
             label += ", estimate"

@@ -24,6 +24,42 @@ _benchmark = {
     },
 }
 
+_per_precision = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {precision: {"type": "number", "minimum": 0} for precision in PRECISIONS},
+}
+
+# Written by `edgeforge calibrate`; coefficient keys are "<group>.<precision>.<unit>" (ms per unit).
+_cost_model = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "coefficients"],
+    "properties": {
+        "kind": {"enum": ["linear-nnls"]},
+        "device": {"type": "string"},
+        "runtime": {"type": "string"},
+        "threads": {"type": "integer", "minimum": 1},
+        "fitted": {"type": "string"},
+        "calibration_models": {"type": "integer", "minimum": 0},
+        "coefficients": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+        "held_out_error": {"type": "object"},
+    },
+}
+
+# Energy per operation (a MAC, or one element of an element-wise operator) and per byte moved.
+_energy = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["source"],
+    "properties": {
+        "pj_per_op": _per_precision,
+        "pj_per_byte": _per_precision,
+        "static_mw": _number_or_null,
+        "source": {"type": "string"},
+    },
+}
+
 PROFILE_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -105,10 +141,11 @@ PROFILE_SCHEMA = {
                 "max_latency_ms": _number_or_null,
                 "max_size_kib": _number_or_null,
                 "max_ram_kib": _number_or_null,
+                "max_robustness_gap": _number_or_null,
             },
         },
         "published_benchmarks": {"type": "array", "items": _benchmark},
-        "cost_model": {"type": "object"},
-        "energy": {"type": "object"},
+        "cost_model": _cost_model,
+        "energy": _energy,
     },
 }

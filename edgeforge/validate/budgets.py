@@ -9,6 +9,8 @@ BUDGET_UNITS = {
     "max_latency_ms": "ms",
     "max_size_kib": "KiB",
     "max_ram_kib": "KiB",
+    "max_robustness_gap": "points",
+    "compatibility_errors": "errors",
 }
 
 

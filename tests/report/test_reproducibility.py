@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import convert
+from tflite_helpers import convert
 from edgeforge._tf import import_tf
 from edgeforge.report.reproducibility import compare_artifacts
 from edgeforge.emit.tflite_schema import parse_model

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edgeforge.emit.atomic import write_bytes_atomic
+from edgeforge._files import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from edgeforge.data.loading import file_sha256
-from edgeforge.emit.atomic import write_text_atomic
+from edgeforge._files import write_text_atomic
 from edgeforge.errors import DataError, EdgeforgeError, InputError, OutputError, UnsupportedError
 from edgeforge.models.loading import model_format
 from edgeforge.pipeline.build import BuildResult, compile_model

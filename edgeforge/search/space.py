@@ -31,13 +31,14 @@ import jsonschema
 import yaml
 
 from edgeforge.errors import ProfileError
+from edgeforge.recipes import SHIPPED_DIR as SHIPPED_RECIPES_DIR
 from edgeforge.targets import TargetProfile
 from edgeforge.targets.registry import describe_schema_error
 
 log = logging.getLogger(__name__)
 
 SPACES_DIR = Path(__file__).resolve().parents[2] / "search-spaces"
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES_DIR = SHIPPED_RECIPES_DIR
 DEFAULT_SPACE = "default"
 ENABLED_KEY = "enabled"
 

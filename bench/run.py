@@ -127,10 +127,20 @@ def recipes_against_plain(work: Path) -> list[str]:
     ]
 
 
+def latency_estimator(work: Path) -> list[str]:
+    """Fit the cost model on this host and report its error on held-out networks."""
+    from edgeforge.estimate.benchmark import format_markdown, run_benchmark
+
+    summary = run_benchmark(device="local", threads=1, work_dir=work / "estimator")
+    return [format_markdown(summary).rstrip(), ""]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sections", default="compile,recipes,estimator",
+                        help="Comma-separated sections to run: compile, recipes, estimator.")
     args = parser.parse_args()
     lines = [
         "# Benchmarks",
@@ -140,8 +150,13 @@ def main() -> int:
         "",
     ]
     with tempfile.TemporaryDirectory() as work:
-        lines += compile_overhead(Path(work), args.repeats)
-        lines += recipes_against_plain(Path(work))
+        sections = set(args.sections.split(","))
+        if "compile" in sections:
+            lines += compile_overhead(Path(work), args.repeats)
+        if "recipes" in sections:
+            lines += recipes_against_plain(Path(work))
+        if "estimator" in sections:
+            lines += latency_estimator(Path(work))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines), encoding="utf-8")

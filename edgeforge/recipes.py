@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import jsonschema
-import yaml
 
 from edgeforge.errors import ProfileError, UnsupportedError, UsageError
 from edgeforge.passes import distill, prune_channels, prune_magnitude, qat  # noqa: F401  (registers the passes)
 from edgeforge.passes.base import PassContext, get_pass, make_config
 from edgeforge.passes.common import count_params, top1_accuracy
-from edgeforge.targets.registry import describe_schema_error
+from edgeforge.targets.registry import describe_schema_error, read_yaml_mapping
 from edgeforge.targets.schema import IO_DTYPES, PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -138,14 +137,7 @@ def load_recipe(name_or_path: str | Path, *, extra_dirs: Iterable[str | Path] = 
 
 def read_recipe(path: Path) -> Recipe:
     """Read and validate one recipe file."""
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ProfileError(f"{path}: invalid YAML: {err}") from err
-    except OSError as err:
-        raise ProfileError(f"{path}: cannot read the file: {err.strerror}") from err
-    if not isinstance(content, dict):
-        raise ProfileError(f"{path}: expected a mapping of recipe keys at the top level, found {type(content).__name__}")
+    content = read_yaml_mapping(path, "recipe")
 
     validator = jsonschema.Draft202012Validator(RECIPE_SCHEMA)
     errors = sorted(validator.iter_errors(content), key=lambda err: list(err.absolute_path))
@@ -216,7 +208,8 @@ def _describe(hint: Any) -> str:
 
 
 def run_passes(
-    model: Any, recipe: Recipe, context: PassContext, *, progress: ProgressCallback | None = None
+    model: Any, recipe: Recipe, context: PassContext, *, progress: ProgressCallback | None = None,
+    max_pass_drop: float | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Run the recipe's passes in order; return the final model and one record per pass.
 
@@ -225,6 +218,9 @@ def run_passes(
     evaluation data has labels, `accuracy_before` and `accuracy_after` (top-1, percent).
     A pass that cannot apply (UnsupportedError) is skipped with its reason in
     `notes`, unless `context.strict`, in which case the error propagates.
+    With `max_pass_drop` (points), a pass whose result scores more than that
+    below its input on `context.eval` is reverted: the next pass starts from
+    the model before it, and the record says why (strict mode raises instead).
     """
     records = []
     accuracy = top1_accuracy(model, context.eval)
@@ -251,8 +247,22 @@ def run_passes(
             })
             continue
         wall_s = time.perf_counter() - started
+        accuracy_after = top1_accuracy(result.model, context.eval)
+        if (max_pass_drop is not None and accuracy is not None and accuracy_after is not None
+                and accuracy - accuracy_after > max_pass_drop):
+            reason = (f"reverted: top-1 on the pass holdout fell from {accuracy:.2f}% to {accuracy_after:.2f}%, "
+                      f"more than the {max_pass_drop:g}-point limit per pass; the next pass starts from the "
+                      "model before this one")
+            if context.strict:
+                raise UnsupportedError(f"pass {step.name}: {reason.removeprefix('reverted: ')}")
+            log.warning("pass %s %s", step.name, reason)
+            changes = {"applied": False, "parameters_before": parameters_before,
+                       "parameters_after": parameters_before, "accuracy_before": round(accuracy, 3),
+                       "accuracy_rejected": round(accuracy_after, 3)}
+            records.append({"name": step.name, "params": step.params, "wall_s": round(wall_s, 3),
+                            "changes": changes, "notes": [*result.notes, reason]})
+            continue
         model = result.model
-        accuracy_after = top1_accuracy(model, context.eval)
         changes = {"applied": True, "parameters_before": parameters_before, "parameters_after": count_params(model)}
         if accuracy is not None and accuracy_after is not None:
             changes.update(accuracy_before=round(accuracy, 3), accuracy_after=round(accuracy_after, 3))

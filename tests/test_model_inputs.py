@@ -29,14 +29,24 @@ def keras3_cnn(tmp_path_factory, tf, digits):
     return path
 
 
-def test_keras3_file_compiles_for_arm(keras3_cnn, digits_npz, tmp_path):
-    result = compile_model(keras3_cnn, target="arm-cortex-a72", data=digits_npz, out_dir=tmp_path, latency_runs=10)
-    model = result.report["model"]
+@pytest.mark.parametrize("target", ["arm-cortex-a72", "intel-cpu"])
+def test_keras3_file_default_recipe(keras3_cnn, digits_npz, tmp_path, target):
+    result = compile_model(keras3_cnn, target=target, data=digits_npz, out_dir=tmp_path, latency_runs=10,
+                           robustness=False)
+    report = result.report
+    model = report["model"]
     assert model["format"] == "keras3-zip"
     assert model["rebuild_check"]["passed"] is True
     assert model["rebuild_check"]["max_abs_error"] < 1e-4
-    assert result.report["accuracy"]["float_reference"]["max_abs_error"] < 1e-4
-    assert result.report["accuracy"]["artifact"]["top1_agreement"] > 0.9
+    assert report["accuracy"]["float_reference"]["max_abs_error"] < 1e-4
+    if target == "arm-cortex-a72":
+        # The default ARM recipe trains: distillation, channel pruning and QAT all ran on the rebuilt model.
+        assert [p["name"] for p in report["passes"]] == ["distill", "prune_channels", "qat"]
+        assert all(p["changes"]["applied"] for p in report["passes"])
+        assert report["accuracy"]["drop_points"] < 8.0
+    else:
+        assert report["passes"] == []
+        assert report["accuracy"]["artifact"]["top1_agreement"] > 0.9
 
 
 def test_plain_savedmodel_skips_passes(tf, digits, tmp_path):

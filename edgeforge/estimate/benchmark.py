@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from edgeforge.devices.remote_runner import cpu_name
-from edgeforge.estimate.calibration import CALIBRATION_PRECISIONS, calibrate
+from edgeforge.estimate.calibration import CALIBRATION_PRECISIONS, REPEATS, calibrate
 
 PREFACE = """# Benchmarks
 
@@ -52,6 +52,7 @@ def run_benchmark(
         "machine": platform.machine(),
         "threads": threads,
         "statistic": statistic,
+        "repeats": REPEATS,
         "calibration_models": len(result.calibration),
         "held_out_models": len(result.held_out),
         "error": error,
@@ -70,10 +71,11 @@ def format_markdown(summary: dict[str, Any]) -> str:
         "## Latency cost model: estimate versus measurement",
         "",
         f"Device: {summary['device']} ({summary['cpu'] or 'unknown CPU'}, {summary['machine']}), "
-        f"LiteRT, {summary['threads']} thread(s). Fitted on {summary['calibration_models']} single-layer and "
-        f"small-network models; checked on {summary['held_out_models']} held-out networks "
-        f"({', '.join(error.get('families', []))}). Each latency is the lower {summary['statistic']} "
-        "of two measurements; the error is |estimate - measured| / measured.",
+        f"LiteRT, {summary['threads']} thread(s). Fitted on {summary['calibration_models']} single-layer, "
+        f"block and small-network models; checked on {summary['held_out_models']} held-out networks "
+        f"({', '.join(error.get('families', []))}). Each latency is the lowest {summary['statistic']} "
+        f"of {summary.get('repeats', REPEATS)} measurements, taken in rounds over all models; "
+        "the error is |estimate - measured| / measured.",
         "",
         f"- median absolute error: {error['median_abs_pct']:.1f}%",
         f"- 90th percentile absolute error: {error['p90_abs_pct']:.1f}%",

@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 CALIBRATION_PRECISIONS = ("fp32", "int8")
 TARGET_MEASURE_S = 0.25
 """Seconds of timed runs per model and repeat; the run count follows from a short probe."""
-REPEATS = 2
-"""Measurements per model; the lowest is kept because other load on the device only adds time."""
+REPEATS = 3
+"""Measurements per model, taken in rounds over all models. The lowest is kept because other load
+on the device only adds time. With rounds, a burst of load spoils one measurement of a model
+rather than all of them."""
 
 
 @dataclass
@@ -91,6 +93,23 @@ def convert_cases(
     return converted
 
 
+def _run_count(path: Path, *, device: str, threads: int, ssh: SshOptions | None, adb: AdbOptions | None) -> int:
+    """Return how many timed runs fill about TARGET_MEASURE_S seconds, from a short probe."""
+    probe = bench_artifact(path, device=device, threads=threads, warmup=2, runs=3, ssh=ssh, adb=adb)
+    per_run_s = max(probe["min_ms"], 1e-3) / 1000.0
+    return int(min(2000, max(10, TARGET_MEASURE_S / per_run_s)))
+
+
+def _measure_once(
+    path: Path, runs: int, *, device: str, threads: int, ssh: SshOptions | None, adb: AdbOptions | None,
+    statistic: str,
+) -> float:
+    record = bench_artifact(path, device=device, threads=threads, warmup=max(3, runs // 10), runs=runs,
+                            ssh=ssh, adb=adb)
+    value = record.get(statistic) if record.get(statistic) is not None else record["mean_ms"]
+    return float(value)
+
+
 def measure_latency_ms(
     path: Path, *, device: str, threads: int, ssh: SshOptions | None = None, adb: AdbOptions | None = None,
     statistic: str = "median_ms",
@@ -100,31 +119,37 @@ def measure_latency_ms(
     `statistic` is the record key taken from each measurement: "median_ms", or "min_ms" on a shared,
     noisy machine where other load only adds time.
     """
-    probe = bench_artifact(path, device=device, threads=threads, warmup=2, runs=3, ssh=ssh, adb=adb)
-    per_run_s = max(probe["min_ms"], 1e-3) / 1000.0
-    runs = int(min(2000, max(10, TARGET_MEASURE_S / per_run_s)))
-    values = []
-    for _ in range(REPEATS):
-        record = bench_artifact(path, device=device, threads=threads, warmup=max(3, runs // 10), runs=runs,
-                                ssh=ssh, adb=adb)
-        value = record.get(statistic) if record.get(statistic) is not None else record["mean_ms"]
-        values.append(float(value))
-    return min(values)
+    runs = _run_count(path, device=device, threads=threads, ssh=ssh, adb=adb)
+    return min(_measure_once(path, runs, device=device, threads=threads, ssh=ssh, adb=adb, statistic=statistic)
+               for _ in range(REPEATS))
 
 
 def measure_cases(
     converted: list[tuple[ModelCase, str, Path]], *, device: str, threads: int,
     ssh: SshOptions | None = None, adb: AdbOptions | None = None, statistic: str = "median_ms",
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, repeats: int = REPEATS,
 ) -> list[MeasuredModel]:
-    """Measure each converted model on `device` and pair it with its operator costs."""
+    """Measure each converted model on `device` and pair it with its operator costs.
+
+    The `repeats` measurements of each model are taken in rounds: every model once, then every
+    model again. Each model keeps its lowest measurement.
+    """
+    if repeats < 1:
+        raise InputError(f"repeats is {repeats}; expected at least 1 measurement per model")
+    options = {"device": device, "threads": threads, "ssh": ssh, "adb": adb}
+    run_counts = [_run_count(path, **options) for _, _, path in converted]
+    values: list[list[float]] = [[] for _ in converted]
+    for round_number in range(1, repeats + 1):
+        for index, (case, precision, path) in enumerate(converted):
+            values[index].append(_measure_once(path, run_counts[index], statistic=statistic, **options))
+            if progress is not None:
+                progress(f"{case.name} {precision} (round {round_number}/{repeats})")
+        log.info("measured round %d/%d of %d models", round_number, repeats, len(converted))
     measured = []
-    for number, (case, precision, path) in enumerate(converted, start=1):
-        latency = measure_latency_ms(path, device=device, threads=threads, ssh=ssh, adb=adb, statistic=statistic)
+    for (case, precision, path), latencies in zip(converted, values):
+        latency = min(latencies)
         measured.append(MeasuredModel(case.name, case.family, precision, path, op_costs(read_tflite(path)), latency))
-        log.info("measured %d/%d %s %s: %.4f ms", number, len(converted), case.name, precision, latency)
-        if progress is not None:
-            progress(f"{case.name} {precision}")
+        log.info("measured %s %s: %.4f ms (lowest of %d)", case.name, precision, latency, len(latencies))
     return measured
 
 

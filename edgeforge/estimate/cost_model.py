@@ -1,19 +1,28 @@
 """Linear latency cost model over per-operator features, fitted with non-negative least squares.
 
 Estimated latency (ms) = invoke overhead
-    + sum over operators of  a[type, precision] * MMACs            (compute term)
-                           + p[type, precision] * padded MMACs     (channel tiling, see features.py)
-                           + c[type, precision]                    (per-operator overhead)
-                           + b[precision] * MB moved                (memory term)
-    + sum over knees k of    s[k] * MB of weights beyond k           (cache spill, see SPILL_KNEES)
+    + sum over operators of  a[type, precision] * MMACs              (compute term)
+                           + p[type, precision] * padded MMACs       (channel tiling, see features.py)
+                           + o[type, precision] * M output elements  (per-output work such as
+                                                                      requantization, for conv, depthwise
+                                                                      and dense operators)
+                           + c[type, precision]                      (per-operator overhead)
+                           + b[precision] * MB moved                  (memory term)
+    + sum over knees k and precisions q of
+                             s[k, q] * MB of weights beyond k read by q operators (cache spill, see SPILL_KNEES)
 
-Operator types the fit never saw borrow the coefficients of a fitted type of
-the same group (conv, depthwise, dense, pool, elementwise, reduce, data) and
-are listed as uncovered in the estimate.
+The type is the operator's builtin name, or "NAME/variant" for pointwise convolutions
+("CONV_2D/1x1") and broadcasting element-wise operators ("MUL/broadcast"), which run other
+kernels at another speed (see `kernel_name`). An operator whose variant the fit never saw uses its
+builtin type's coefficients, and operator types the fit never saw borrow the coefficients of a
+fitted type of the same group (conv, depthwise, dense, pool, elementwise, reduce, data). The
+estimate lists both kinds as uncovered.
 
 The compute and memory terms are added rather than maxed, so the fit stays
 linear and scipy.optimize.nnls can solve it. On cache-resident edge models
-compute dominates, so the sum stays close to the roofline maximum.
+compute dominates, so the sum stays close to the roofline maximum. The spill
+slopes are per precision because int8 layers wait on memory at smaller weight
+sizes: on the benchmark host they computed about four times faster than fp32 ones.
 """
 
 from __future__ import annotations
@@ -31,19 +40,27 @@ from edgeforge.graph.tflite import TFLiteGraph
 
 MODEL_KIND = "linear-nnls"
 INVOKE = "invoke"
-SPILL_KNEES = tuple(2 ** power for power in (20, 22, 23, 24))
-"""Weight sizes in bytes (1, 4, 8 and 16 MiB) where a spill term starts. Weights beyond a cache level
-are read from the next, slower level on every inference. Non-negative slopes per knee make the
-time per byte a convex piecewise-linear function of the model's weight size."""
+SPILL_KNEES = tuple(int(mib * 2 ** 20) for mib in (1, 2, 4, 8, 12, 16))
+"""Weight sizes in bytes (1, 2, 4, 8, 12 and 16 MiB) where a spill term starts. Weights beyond a cache
+level are read from the next, slower level on every inference. Non-negative slopes per knee make the
+time per byte a convex piecewise-linear function of the model's weight size. The closely spaced
+knees let it bend gradually where the shared last-level cache runs out."""
 _PRECISION_FALLBACK = {"dynamic": "fp32", "fp16": "fp32", "int16": "int8"}
+
+
+def kernel_name(cost: OpCost) -> str:
+    """Return the operator type the coefficients use: the builtin name, plus "/variant" for a distinct kernel path."""
+    return f"{cost.op_type}/{cost.variant}" if cost.variant else cost.op_type
 
 
 def _op_terms(cost: OpCost, precision: str, op_type: str | None = None) -> dict[str, float]:
     """Return {feature key: amount} for one operator; keys are "<op type>.<precision>.<unit>"."""
-    name = f"{op_type or cost.op_type}.{precision}"
+    name = f"{op_type or kernel_name(cost)}.{precision}"
     terms = {f"{name}.mmacs": cost.macs / 1e6, f"{name}.ops": 1.0, f"{precision}.mbytes": cost.bytes_moved / 1e6}
     if cost.padded_macs != cost.macs or cost.group in ("conv", "depthwise", "dense"):
         terms[f"{name}.padded_mmacs"] = cost.padded_macs / 1e6
+    if cost.group in ("conv", "depthwise", "dense"):
+        terms[f"{name}.out_melems"] = cost.out_elements / 1e6
     return terms
 
 
@@ -52,8 +69,30 @@ def spill_mbytes(costs: Iterable[OpCost], knee_bytes: int) -> float:
     return max(0.0, sum(c.weight_bytes for c in costs) - knee_bytes) / 1e6
 
 
-def _spill_key(knee_bytes: int) -> str:
-    return f"spill_{knee_bytes // 2 ** 20}mib.mbytes"
+def _spill_key(knee_bytes: int, precision: str) -> str:
+    return f"spill_{knee_bytes // 2 ** 20}mib.{precision}.mbytes"
+
+
+def _spill_terms(costs: list[OpCost]) -> dict[str, float]:
+    """Return the spill features, which are the model's MB of weights beyond each knee, split by precision.
+
+    The knees compare all of the model's weights with each cache size, because all weights share
+    the cache. Each operator adds its share of the weights to the terms of its own precision,
+    since int8 and fp32 layers slow down by different amounts once the weights spill.
+    """
+    total = sum(c.weight_bytes for c in costs)
+    terms: dict[str, float] = defaultdict(float)
+    if total <= 0:
+        return terms
+    for cost in costs:
+        if cost.weight_bytes <= 0:
+            continue
+        precision = _PRECISION_FALLBACK.get(cost.precision, cost.precision)
+        share = cost.weight_bytes / total
+        for knee in SPILL_KNEES:
+            if total > knee:
+                terms[_spill_key(knee, precision)] += share * (total - knee) / 1e6
+    return terms
 
 
 def feature_vector(costs: Iterable[OpCost]) -> dict[str, float]:
@@ -64,8 +103,8 @@ def feature_vector(costs: Iterable[OpCost]) -> dict[str, float]:
     for cost in costs:
         for key, amount in _op_terms(cost, cost.precision).items():
             features[key] += amount
-    for knee in SPILL_KNEES:
-        features[_spill_key(knee)] = spill_mbytes(costs, knee)
+    for key, amount in _spill_terms(costs).items():
+        features[key] += amount
     return dict(features)
 
 
@@ -88,21 +127,29 @@ class CostModel:
         """Return a fitted operator type of the same group, for operator types the fit never saw."""
         for key in sorted(self.coefficients):
             op_type, _, rest = key.partition(".")
-            if rest == f"{precision}.ops" and GROUP_OF.get(op_type, "elementwise") == cost.group:
+            base = op_type.partition("/")[0]
+            if rest == f"{precision}.ops" and GROUP_OF.get(base, "elementwise") == cost.group:
                 return op_type
         return None
 
     def op_latency_ms(self, cost: OpCost) -> tuple[float, bool]:
-        """Return the estimated time of one operator and whether the fit covered its type and precision."""
+        """Return the estimated time of one operator and whether the fit covered its type and precision.
+
+        An operator whose kernel path (`kernel_name`) the fit never saw uses its builtin type's
+        coefficients, and one whose type it never saw uses a fitted type of the same group.
+        """
+        own = kernel_name(cost)
         for precision in (cost.precision, _PRECISION_FALLBACK.get(cost.precision)):
             if precision is None:
                 continue
-            op_type = cost.op_type if self._covers(cost.op_type, precision) else self._group_stand_in(cost, precision)
+            op_type = next((name for name in (own, cost.op_type) if self._covers(name, precision)), None)
+            if op_type is None:
+                op_type = self._group_stand_in(cost, precision)
             if op_type is None:
                 continue
             value = sum(self.coefficients.get(key, 0.0) * amount
                         for key, amount in _op_terms(cost, precision, op_type).items())
-            return value, precision == cost.precision and op_type == cost.op_type
+            return value, precision == cost.precision and op_type == own
         return 0.0, False
 
     def estimate(self, graph: TFLiteGraph | str | Path) -> dict[str, Any]:
@@ -114,8 +161,8 @@ class CostModel:
         per_op = []
         uncovered: list[str] = []
         total = self.coefficients.get(INVOKE, 0.0)
-        for knee in SPILL_KNEES:
-            total += self.coefficients.get(_spill_key(knee), 0.0) * spill_mbytes(costs, knee)
+        for key, amount in _spill_terms(costs).items():
+            total += self.coefficients.get(key, 0.0) * amount
         for cost in costs:
             value, covered = self.op_latency_ms(cost)
             total += value

@@ -42,7 +42,9 @@ class OpCost:
     """Cost figures of one operator. `weight_bytes` counts constant inputs, including fp16 weights after dequantization.
 
     `padded_macs` is `macs` with channels rounded up to the kernel tile sizes; it equals `macs`
-    for operators other than convolutions and fully connected layers.
+    for operators other than convolutions and fully connected layers. `out_elements` counts the
+    elements of the first output. `variant` names the kernel variant that the operator needs
+    (see `_variant`), and is empty for the operator's usual kernel.
     """
 
     index: int
@@ -53,6 +55,8 @@ class OpCost:
     weight_bytes: int
     activation_bytes: int
     padded_macs: int = 0
+    out_elements: int = 0
+    variant: str = ""
 
     @property
     def bytes_moved(self) -> int:
@@ -127,6 +131,26 @@ def _padded_macs(op: OpInfo, precision: str, macs: int) -> int:
     return macs
 
 
+def _variant(op: OpInfo) -> str:
+    """Return the name of the kernel variant that `op` needs, or "" for the operator's usual kernel.
+
+    "1x1" is a pointwise convolution (1x1 kernel, stride 1), a plain matrix multiply that needs no
+    input patches. "broadcast" is a binary element-wise operator whose inputs differ in shape, such
+    as the channel scaling of squeeze-and-excitation blocks. On the benchmark host both ran at
+    other speeds per operation than the operator's usual kernel.
+    """
+    if op.op_type == "CONV_2D" and len(op.inputs) >= 2 and len(op.inputs[1].shape) == 4:
+        _, kh, kw, _ = op.inputs[1].shape
+        strides = (int(op.options.get("strideH", 1)), int(op.options.get("strideW", 1)))
+        if (kh, kw) == (1, 1) and strides == (1, 1):
+            return "1x1"
+    if len(op.inputs) == 2 and GROUP_OF.get(op.op_type, "elementwise") == "elementwise":
+        first, second = op.inputs
+        if first.shape != second.shape:
+            return "broadcast"
+    return ""
+
+
 def _folded_weights(graph: TFLiteGraph) -> set[int]:
     """Tensors made by DEQUANTIZE from a constant (fp16 weights); runtimes compute them once at load."""
     folded = set()
@@ -160,6 +184,8 @@ def op_costs(graph: TFLiteGraph | str | Path) -> list[OpCost]:
             weight_bytes=weight_bytes,
             activation_bytes=activation_bytes,
             padded_macs=_padded_macs(op, precision, macs),
+            out_elements=_elements(op.outputs[0].shape) if op.outputs else 0,
+            variant=_variant(op),
         ))
     return costs
 

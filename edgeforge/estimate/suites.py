@@ -108,6 +108,55 @@ def _mini_cnn(res: int, widths: tuple[int, ...], name: str) -> ModelCase:
     return ModelCase(name, "small-cnn", build)
 
 
+def _inverted_residual(res: int, channels: int, expand: int, stride: int = 1) -> ModelCase:
+    """One MobileNetV2 block: 1x1 expansion, 3x3 depthwise, 1x1 projection, and the residual add at stride 1."""
+    name = f"block_ir_{res}x{res}x{channels}_e{expand}_s{stride}"
+
+    def build():
+        k = _k()
+        layers = k.layers
+        x = inputs = layers.Input((res, res, channels), batch_size=1)
+        y = layers.Conv2D(channels * expand, 1, activation="relu6")(x)
+        y = layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6")(y)
+        y = layers.Conv2D(channels, 1)(y)
+        if stride == 1:
+            y = layers.Add()([x, y])
+        return k.Model(inputs, y, name=name)
+
+    return ModelCase(name, "block", build)
+
+
+def _squeeze_excite(res: int, channels: int) -> ModelCase:
+    """A squeeze-and-excitation gate: global mean, two 1x1 convolutions, a broadcast multiply."""
+    name = f"block_se_{res}x{res}x{channels}"
+
+    def build():
+        k = _k()
+        layers = k.layers
+        x = inputs = layers.Input((res, res, channels), batch_size=1)
+        gate = layers.GlobalAveragePooling2D(keepdims=True)(x)
+        gate = layers.Conv2D(max(4, channels // 4), 1, activation="swish")(gate)
+        gate = layers.Conv2D(channels, 1, activation="sigmoid")(gate)
+        return k.Model(inputs, layers.Multiply()([x, gate]), name=name)
+
+    return ModelCase(name, "block", build)
+
+
+def _residual_pair(res: int, channels: int) -> ModelCase:
+    """Two 3x3 convolutions with an identity shortcut, as in a ResNet basic block."""
+    name = f"block_res_{res}x{res}x{channels}"
+
+    def build():
+        k = _k()
+        layers = k.layers
+        x = inputs = layers.Input((res, res, channels), batch_size=1)
+        y = layers.Conv2D(channels, 3, padding="same", activation="relu")(x)
+        y = layers.Conv2D(channels, 3, padding="same")(y)
+        return k.Model(inputs, layers.ReLU()(layers.Add()([x, y])), name=name)
+
+    return ModelCase(name, "block", build)
+
+
 def calibration_suite() -> list[ModelCase]:
     """Single layers across sizes and operator types, plus a few small networks."""
     cases = [
@@ -134,6 +183,18 @@ def calibration_suite() -> list[ModelCase]:
         _mobilenet_v2(0.35, 48, "small-network"), _efficientnet_style(8, 48, "small-network"),
         _resnet_style(8, 24, "small-network"), _mlp(256, 2, 128, "small-network"),
         _mlp(1536, 1, 512, "small-network"),
+        # Channel counts that are not multiples of 32, where the kernels' channel tiles leave lanes idle.
+        _conv(32, 24, 24, 3), _conv(16, 48, 48, 3), _conv(16, 40, 80, 3), _conv(32, 32, 48, 3), _conv(24, 48, 24, 3),
+        _conv(32, 40, 40, 1), _conv(16, 80, 120, 1),
+        # Weights between 4 and 16 MB in fp32 (1 to 4 MB in int8), where the time per byte rises
+        # as the weights outgrow the caches.
+        _dense(1536, 1024), _dense(1280, 2048), _dense(3072, 1024), _dense(1792, 2048), _dense(2560, 1536),
+        _mlp(768, 2, 1536, "small-network"), _mlp(1280, 2, 640, "small-network"),
+        # Multi-layer blocks that the held-out networks are built from, so that the fit sees
+        # operators in sequence, as they run inside a network.
+        _inverted_residual(24, 16, 6), _inverted_residual(12, 32, 6), _inverted_residual(24, 24, 4, 2),
+        _squeeze_excite(24, 64), _squeeze_excite(12, 96), _squeeze_excite(32, 32),
+        _residual_pair(16, 32), _residual_pair(24, 24), _residual_pair(8, 64),
     ]
     return cases
 

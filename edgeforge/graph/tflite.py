@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeforge.emit.tflite_schema import read_tflite_bytes
 from edgeforge.errors import InputError
 
 _ITEMSIZE = {
@@ -100,15 +101,7 @@ def read_tflite(path: str | Path) -> TFLiteGraph:
     from ai_edge_litert import schema_py_generated as schema
 
     path = Path(path)
-    try:
-        content = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read the artifact {path}: {err.strerror}") from err
-    if len(content) < 8 or content[4:8] != b"TFL3":
-        raise InputError(
-            f"{path} is not a TFLite flatbuffer (file identifier 'TFL3' missing); "
-            "pass a .tflite file written by the TFLite converter"
-        )
+    content = read_tflite_bytes(path)
     try:
         model = schema.ModelT.InitFromPackedBuf(content, 0)
     except Exception as err:  # the generated reader raises bare struct/index errors on damage

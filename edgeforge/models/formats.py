@@ -64,7 +64,10 @@ def describe_model_file(path: str | os.PathLike) -> ModelFileInfo:
     if os.path.isdir(path):
         return _describe_savedmodel(path)
     if not os.path.isfile(path):
-        raise ModelLoadError(f"model path {path!r} not found")
+        raise ModelLoadError(
+            f"model not found: {path}; pass a .keras file, an .h5 file or a SavedModel folder "
+            "(or, for Intel targets, a .tflite or .onnx file)"
+        )
 
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -85,8 +88,13 @@ def describe_model_file(path: str | os.PathLike) -> ModelFileInfo:
 def _describe_keras_zip(path: str) -> ModelFileInfo:
     from edgeforge.models.keras3 import is_keras3_version, read_keras_zip_metadata
 
-    with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ModelLoadError(
+            f"{path} is not a valid .keras archive ({err}); the file may be truncated or corrupt. Save the model again"
+        ) from err
     metadata = read_keras_zip_metadata(path)
     version = metadata.get("keras_version")
     if "config.json" not in names:

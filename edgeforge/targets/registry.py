@@ -115,7 +115,8 @@ def _unknown_message(name: str, known: list[str]) -> str:
     return message + f" Known targets: {', '.join(known)}. Run 'edgeforge targets' to list them."
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "profile") -> dict[str, Any]:
+    """Read a YAML file whose top level must be a mapping; raise ProfileError naming the file otherwise."""
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
@@ -124,7 +125,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{path}: cannot read the file: {err.strerror}") from err
     if not isinstance(content, dict):
         found = type(content).__name__
-        raise ProfileError(f"{path}: expected a mapping of profile keys at the top level, found {found}")
+        raise ProfileError(f"{path}: expected a mapping of {what} keys at the top level, found {found}")
     return content
 
 
@@ -133,7 +134,7 @@ def _load(name: str, files: dict[str, Path], chain: tuple[str, ...]) -> TargetPr
     if name in chain:
         loop = " -> ".join(chain + (name,))
         raise ProfileError(f"{path}: 'extends' forms a loop: {loop}")
-    raw = _read_yaml(path)
+    raw = read_yaml_mapping(path)
     parent_name = raw.get("extends")
     if parent_name is not None:
         if not isinstance(parent_name, str):

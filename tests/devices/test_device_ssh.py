@@ -10,7 +10,6 @@ from edgeforge.devices import SshOptions, bench_artifact
 from edgeforge.errors import DeviceError, InputError
 
 
-
 def options(server, python, **overrides) -> SshOptions:
     values = dict(known_hosts=server.known_hosts, identity_file=server.identity_file, remote_python=python,
                   connect_timeout_s=5, run_timeout_s=120)
@@ -110,3 +109,19 @@ def test_ssh_run_timeout(ssh_server, remote_python, tiny_tflite):
     with pytest.raises(DeviceError, match="passed its 1 s limit"):
         bench_artifact(tiny_tflite, device=ssh_server.device, threads=1, warmup=0, runs=10_000_000,
                        ssh=options(ssh_server, remote_python, run_timeout_s=1))
+
+
+def test_compile_measures_on_ssh_device(ssh_server, remote_python, digits_cnn, digits_npz, tmp_path):
+    from edgeforge.pipeline.build import compile_model
+
+    result = compile_model(digits_cnn, target="arm-cortex-a72", recipe="ptq-int8", data=digits_npz,
+                           out_dir=tmp_path, latency_runs=10, robustness=False, device=ssh_server.device,
+                           ssh=options(ssh_server, remote_python), budgets={"max_latency_ms": 500})
+    target = result.report["target_latency"]
+    assert target["kind"] == "measured"
+    assert target["device"] == ssh_server.device
+    assert target["median_ms"] > 0
+    budget = next(b for b in result.report["budgets"] if b["name"] == "max_latency_ms")
+    assert budget["value"] == pytest.approx(target["median_ms"], abs=1e-4)
+    assert budget["basis"].startswith(f"measured on {ssh_server.device}")
+    assert budget["passed"] is True

@@ -81,6 +81,55 @@ def test_op_costs_conv_macs(tiny_conv):
     assert conv.padded_macs == 6 * 6 * 16 * 3 * 3 * 8
 
 
+@pytest.fixture(scope="module")
+def pointwise_se(tmp_path_factory) -> Path:
+    """A 1x1 convolution followed by a squeeze-and-excitation style broadcast multiply, in fp32."""
+    from edgeforge.estimate.convert import convert_keras
+
+    k = keras_layers()
+    x = k.layers.Input((8, 8, 4), batch_size=1)
+    y = k.layers.Conv2D(8, 1)(x)
+    gate = k.layers.GlobalAveragePooling2D(keepdims=True)(y)
+    model = k.Model(x, k.layers.Multiply()([y, gate]))
+    return convert_keras(model, tmp_path_factory.mktemp("se") / "se.tflite", precision="fp32")
+
+
+def test_op_costs_kernel_variants(tiny_conv, pointwise_se):
+    from edgeforge.estimate.cost_model import kernel_name
+
+    names = {kernel_name(c) for c in op_costs(pointwise_se)}
+    assert {"CONV_2D/1x1", "MUL/broadcast", "MEAN"} <= names
+    conv = next(c for c in op_costs(tiny_conv) if c.op_type == "CONV_2D")
+    assert (conv.variant, conv.out_elements) == ("", 6 * 6 * 8)
+
+
+def test_variant_borrows_base_type(pointwise_se):
+    base = {"invoke": 0.001, "CONV_2D.fp32.mmacs": 0.02, "CONV_2D.fp32.ops": 0.003, "MUL.fp32.mmacs": 0.1,
+            "MEAN.fp32.ops": 0.002}
+    costs = op_costs(pointwise_se)
+    borrowed = CostModel(coefficients=base, device="synthetic", threads=1).estimate_costs(costs)
+    own = CostModel(coefficients={**base, "CONV_2D/1x1.fp32.ops": 0.5}, device="synthetic",
+                    threads=1).estimate_costs(costs)
+    conv = next(c for c in costs if c.op_type == "CONV_2D")
+    assert borrowed["estimated_ms"] > 0.003
+    assert any(item.startswith(f"CONV_2D#{conv.index}") for item in borrowed["uncovered"])
+    assert not any(item.startswith(f"CONV_2D#{conv.index}") for item in own["uncovered"])
+    assert own["estimated_ms"] > borrowed["estimated_ms"] + 0.4
+
+
+def test_spill_follows_precision():
+    from edgeforge.estimate import feature_vector
+
+    mib = 2 ** 20
+    int8 = OpCost(0, "FULLY_CONNECTED", "dense", "int8", 1000, 3 * mib, 100, 1000)
+    fp32 = OpCost(1, "FULLY_CONNECTED", "dense", "fp32", 1000, 1 * mib, 100, 1000)
+    features = feature_vector([int8, fp32])
+    assert features["spill_1mib.int8.mbytes"] == pytest.approx(0.75 * 3 * mib / 1e6)
+    assert features["spill_1mib.fp32.mbytes"] == pytest.approx(0.25 * 3 * mib / 1e6)
+    assert features["spill_2mib.int8.mbytes"] == pytest.approx(0.75 * 2 * mib / 1e6)
+    assert "spill_4mib.int8.mbytes" not in features
+
+
 def synthetic_models(rng, count: int) -> list[list[OpCost]]:
     """Random single-conv and single-dense fp32 models described only by their costs."""
     models = []
@@ -98,12 +147,12 @@ def test_fit_recovers_cost_model():
     rng = np.random.default_rng(0)
     truth = CostModel(coefficients={"invoke": 0.002, "CONV_2D.fp32.padded_mmacs": 0.01, "CONV_2D.fp32.ops": 0.001,
                                     "FULLY_CONNECTED.fp32.mmacs": 0.03, "FULLY_CONNECTED.fp32.ops": 0.0005,
-                                    "fp32.mbytes": 0.05, "spill_4mib.mbytes": 0.2},
+                                    "fp32.mbytes": 0.05, "spill_4mib.fp32.mbytes": 0.2},
                       device="synthetic", threads=1)
     models = synthetic_models(rng, 60)
     measured = [truth.estimate_costs(costs)["estimated_ms"] for costs in models]
     model = fit_cost_model(models, measured, device="synthetic", threads=1)
-    assert model.coefficients["spill_4mib.mbytes"] == pytest.approx(0.2, rel=1e-2)
+    assert model.coefficients["spill_4mib.fp32.mbytes"] == pytest.approx(0.2, rel=1e-2)
     for costs in synthetic_models(rng, 10):
         estimate = model.estimate_costs(costs)["estimated_ms"]
         assert estimate == pytest.approx(truth.estimate_costs(costs)["estimated_ms"], rel=1e-3)
@@ -221,3 +270,11 @@ def test_energy_needs_profile_key(tiny_conv, tmp_path):
     profile = load_target("host-test", [write_profile(tmp_path).parent])
     with pytest.raises(ProfileError, match="has no 'energy' key"):
         estimate_energy(tiny_conv, profile)
+
+
+def test_measure_cases_needs_a_repeat():
+    from edgeforge.errors import InputError
+    from edgeforge.estimate.calibration import measure_cases
+
+    with pytest.raises(InputError, match="repeats is 0; expected at least 1 measurement per model"):
+        measure_cases([], device="local", threads=1, repeats=0)

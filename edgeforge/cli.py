@@ -230,5 +230,9 @@ def main() -> None:
         sys.exit(EXIT_INTERNAL)
 
 
+from edgeforge.search.cli import search_command  # noqa: E402  (imports this module's helpers lazily)
+
+cli.add_command(search_command)
+
 if __name__ == "__main__":
     main()

@@ -135,12 +135,33 @@ def latency_estimator(work: Path) -> list[str]:
     return [format_markdown(summary).rstrip(), ""]
 
 
+def recipe_search(work: Path) -> list[str]:
+    """Search recipes for arm-cortex-a72 within a bounded budget and compare with the default recipe."""
+    from search_goal import search_goal_section
+
+    return search_goal_section(work / "search", n_trials=16, timeout_s=1200.0, seed=0)
+
+
+def merge_sections(old_page: str, new_lines: list[str]) -> str:
+    """Replace the '## ' sections of `old_page` that `new_lines` contains, keep the others in order."""
+
+    def split(text: str) -> tuple[str, dict[str, str]]:
+        head, *parts = text.split("\n## ")
+        return head, {part.split("\n", 1)[0]: "## " + part for part in parts}
+
+    _, old = split(old_page)
+    head, new = split("\n".join(new_lines))
+    merged = {**old, **new}
+    return "\n".join([head.rstrip("\n"), *(section.rstrip("\n") + "\n" for section in merged.values())])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sections", default="compile,recipes,estimator",
-                        help="Comma-separated sections to run: compile, recipes, estimator.")
+    parser.add_argument("--sections", default="compile,recipes,estimator,search",
+                        help="Comma-separated sections to run: compile, recipes, estimator, search. "
+                             "Sections not run keep their text from the existing page.")
     args = parser.parse_args()
     lines = [
         "# Benchmarks",
@@ -157,9 +178,12 @@ def main() -> int:
             lines += recipes_against_plain(Path(work))
         if "estimator" in sections:
             lines += latency_estimator(Path(work))
+        if "search" in sections:
+            lines += recipe_search(Path(work))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines), encoding="utf-8")
+    old_page = out.read_text(encoding="utf-8") if out.exists() else ""
+    out.write_text(merge_sections(old_page, lines), encoding="utf-8")
     print("\n".join(lines))
     return 0
 

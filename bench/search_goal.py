@@ -51,7 +51,7 @@ def search_goal_section(work: Path, *, n_trials: int = 24, timeout_s: float = 15
                            seed=seed, out_dir=work / "search", latency_runs=50)
     search_s = time.perf_counter() - started
     if result.build is None:
-        return ["## Recipe search for arm-cortex-a72", "",
+        return ["## Recipe search for arm-cortex-a72 against the default recipe", "",
                 f"No recipe was chosen: {len(result.failed)} of {len(result.trials)} trials failed and none met the "
                 f"budgets. See {result.pareto_path}.", ""]
     default = compile_model(MODEL, target=TARGET, data=TRAIN, eval_data=EVAL, out_dir=work / "default",

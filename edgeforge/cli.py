@@ -16,6 +16,7 @@ import yaml
 
 from edgeforge.devices.cli import make_device_options, bench_command, calibrate_command, check_command, ssh_options
 from edgeforge.errors import EXIT_BUDGET, EXIT_CODES, EXIT_INTERNAL, EdgeforgeError
+from edgeforge.search.cli import search_command
 
 log = logging.getLogger("edgeforge")
 
@@ -205,6 +206,7 @@ def summary_command(reports: tuple[str, ...], out_dir: str) -> None:
 cli.add_command(bench_command)
 cli.add_command(check_command)
 cli.add_command(calibrate_command)
+cli.add_command(search_command)
 
 
 def main() -> None:
@@ -229,10 +231,6 @@ def main() -> None:
         click.echo("internal error (please report it with this trace):\n" + traceback.format_exc(), err=True)
         sys.exit(EXIT_INTERNAL)
 
-
-from edgeforge.search.cli import search_command  # noqa: E402  (imports this module's helpers lazily)
-
-cli.add_command(search_command)
 
 if __name__ == "__main__":
     main()

@@ -152,7 +152,8 @@ def merge_sections(old_page: str, new_lines: list[str]) -> str:
     _, old = split(old_page)
     head, new = split("\n".join(new_lines))
     merged = {**old, **new}
-    return "\n".join([head.rstrip("\n"), *(section.rstrip("\n") + "\n" for section in merged.values())])
+    sections = [section.rstrip("\n") + "\n" for section in merged.values()]
+    return head.rstrip("\n") + "\n\n" + "\n".join(sections)
 
 
 def main() -> int:

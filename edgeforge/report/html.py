@@ -132,7 +132,11 @@ def _comparison_section(report: Mapping[str, Any], plot_format: PlotFormat) -> s
     latency = report.get("latency") or []
     if latency:
         names = {"artifact": "artifact", "float-reference": "float conversion", "baseline": "original"}
-        lat_labels = [f"{names.get(entry.get('artifact'), entry.get('artifact'))} @ {entry.get('device', '?')}" for entry in latency]
+        lat_labels = [
+            f"{names.get(entry.get('artifact'), entry.get('artifact'))} @ {entry.get('device', '?')}"
+            + (f" ({entry['precision_hint']})" if entry.get("precision_hint") else "")
+            for entry in latency
+        ]
         lat_values = [float(entry.get("median_ms") or 0.0) for entry in latency]
         estimated = [entry.get("kind") == "estimated" for entry in latency]
         figure = bar_chart(lat_labels, lat_values, title="Latency (median)", ylabel="ms", estimated=estimated, horizontal=True)
@@ -211,16 +215,38 @@ def _passes_section(report: Mapping[str, Any]) -> str:
     passes = report.get("passes") or []
     if not passes:
         return ""
-    rows = [[_cell(item.get("name")), _cell(item.get("wall_s"), numeric=True), _cell("; ".join(item.get("notes") or []))]
-            for item in passes]
-    return "<h2>Passes</h2>" + _table(["Pass", "Wall time s", "Notes"], rows)
+    rows = []
+    for item in passes:
+        params = ", ".join(f"{key}={value}" for key, value in (item.get("params") or {}).items())
+        changes = item.get("changes") or {}
+        shown = ", ".join(f"{key}={value}" for key, value in changes.items()
+                          if not isinstance(value, (dict, list)))
+        rows.append([_cell(item.get("name")), _cell(params), _cell(shown), _cell(item.get("wall_s"), numeric=True),
+                     _cell("; ".join(item.get("notes") or []))])
+    return "<h2>Passes</h2>" + _table(["Pass", "Parameters", "Changes", "Wall time s", "Notes"], rows)
+
+
+def _firmware_section(report: Mapping[str, Any]) -> str:
+    firmware = report.get("firmware")
+    if not firmware:
+        return ""
+    rows = [
+        [_cell("files"), _cell(", ".join(firmware.get("files", [])))],
+        [_cell("array"), _cell(f"{firmware.get('symbol')} ({firmware.get('length')} bytes)")],
+        [_cell("tensor arena"), _cell(f"{firmware.get('arena_bytes')} bytes ({firmware.get('arena_basis')})")],
+        [_cell("operators to register"),
+         _cell(", ".join(op.get("resolver_method") or op.get("name") for op in firmware.get("operators", [])))],
+    ]
+    return "<h2>Firmware sources</h2>" + _table(["Item", "Value"], rows)
 
 
 def _environment_section(report: Mapping[str, Any]) -> str:
     environment = report.get("environment") or {}
     if not environment:
         return ""
-    rows = [[_cell(key), _cell(value)] for key, value in environment.items()]
+    flat = {key: value for key, value in environment.items() if not isinstance(value, Mapping)}
+    flat.update(environment.get("versions") or {})
+    rows = [[_cell(key), _cell(value)] for key, value in flat.items()]
     return "<h2>Environment</h2>" + _table(["Component", "Version"], rows)
 
 
@@ -240,6 +266,7 @@ def render_html_report(report: Mapping[str, Any], *, plot_format: PlotFormat = "
             _sensitivity_section(report, plot_format),
             _robustness_section(report, plot_format),
             _compatibility_section(report),
+            _firmware_section(report),
             _passes_section(report),
             _environment_section(report),
         ]

@@ -19,14 +19,17 @@ log = logging.getLogger(__name__)
 def summarize_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """Reduce one report to the summary row: target, drop, size, latency (and its kind), budget status.
 
-    Latency is the artifact's measured median when there is one, else its estimate.
+    Latency is the target's own: measured on a device or estimated by the profile's cost
+    model (`target_latency`). Without one, the host measurement is shown with device
+    "local (host)", which is not the target's latency.
     """
     target = (report.get("target") or {}).get("name")
     if not target:
         raise InputError("a report has no target name (report['target']['name']); pass report.json dictionaries")
     latency_entries = [entry for entry in report.get("latency") or [] if entry.get("artifact") == "artifact"]
     measured = [entry for entry in latency_entries if entry.get("kind") == "measured"]
-    chosen = (measured or latency_entries or [None])[0]
+    chosen = report.get("target_latency") or (measured or latency_entries or [None])[0]
+    host_only = not report.get("target_latency") and not report.get("target", {}).get("name") == "host"
     budgets = report.get("budgets") or []
     missed = [budget["name"] for budget in budgets if budget.get("value") is not None and not budget.get("passed")]
     artifact_bytes = (report.get("size") or {}).get("artifact_bytes")
@@ -37,7 +40,7 @@ def summarize_report(report: Mapping[str, Any]) -> dict[str, Any]:
         "artifact_kib": None if artifact_bytes is None else artifact_bytes / 1024.0,
         "latency_ms": None if chosen is None else chosen.get("median_ms"),
         "latency_kind": None if chosen is None else chosen.get("kind"),
-        "latency_device": None if chosen is None else chosen.get("device"),
+        "latency_device": None if chosen is None else chosen.get("device") + (" (host)" if host_only else ""),
         "status": report.get("status", "passed" if not missed else "budget_missed"),
         "missed_budgets": missed,
     }

@@ -38,12 +38,23 @@ def npu_profile(tmp_path, name, **changes):
     return make_profile(tmp_path, name, device_class="npu", **settings)
 
 
-def test_ir_precision_rejected(ir_path, tmp_path):
+def test_ir_fp32_on_fp16_device_warns(ir_path, tmp_path):
     report = check_artifact(ir_path, npu_profile(tmp_path, "npu"))
     findings = [f for f in report.findings if f.rule == "precision"]
     assert findings, report.log_lines()
+    assert {f.severity for f in findings} == {"warning"}
     assert {f.op_type for f in findings} >= {"Convolution"}
-    assert "runs in fp32; the target supports fp16, int8" in findings[0].message
+    assert "is stored in fp32 and runs in fp16" in findings[0].message
+    assert report.passed
+
+
+def test_ir_precision_rejected(ir_path, tmp_path):
+    profile = npu_profile(tmp_path, "int8only", precisions={"supported": ["int8"], "preferred": "int8"})
+    report = check_artifact(ir_path, profile)
+    findings = [f for f in report.findings if f.rule == "precision"]
+    assert findings, report.log_lines()
+    assert {f.severity for f in findings} == {"error"}
+    assert "runs in fp32; the target supports int8" in findings[0].message
     assert "compress_to_fp16" in findings[0].fix
 
 

@@ -19,6 +19,8 @@ endif
 out ?= build/$(target)
 EXTRA ?=
 EVAL_OPTION := $(if $(eval_data),--eval-data $(eval_data),)
+# budgets=FILE: a project budget file (see README), applied to every target.
+BUDGETS_OPTION := $(if $(budgets),--budgets-file $(budgets),)
 TARGETS := $(sort $(basename $(notdir $(wildcard targets/*.yaml))))
 INPUTS := $(if $(filter $(REFERENCE_MODEL),$(model)),$(REFERENCE_MODEL),) \
           $(if $(filter $(REFERENCE_TRAIN),$(data)),$(REFERENCE_TRAIN) $(REFERENCE_EVAL),)
@@ -27,7 +29,7 @@ INPUTS := $(if $(filter $(REFERENCE_MODEL),$(model)),$(REFERENCE_MODEL),) \
 .PHONY: build all test bench targets venv clean reference
 
 build: $(VENV)/.installed $(INPUTS)
-	$(EDGEFORGE) compile $(model) --target $(target) --data $(data) $(EVAL_OPTION) --out $(out) $(EXTRA)
+	$(EDGEFORGE) compile $(model) --target $(target) --data $(data) $(EVAL_OPTION) $(BUDGETS_OPTION) --out $(out) $(EXTRA)
 
 # Builds every shipped target (parallel with -j), keeps going past a failed one, then
 # writes build/summary.{md,html,png} and exits non-zero if any build failed.
@@ -36,7 +38,7 @@ all: $(VENV)/.installed $(INPUTS)
 	$(EDGEFORGE) summary --out build $(TARGETS:%=build/%/report.json); exit $$status
 
 compile-%: $(VENV)/.installed $(INPUTS)
-	$(EDGEFORGE) compile $(model) --target $* --data $(data) $(EVAL_OPTION) --out build/$* $(EXTRA)
+	$(EDGEFORGE) compile $(model) --target $* --data $(data) $(EVAL_OPTION) $(BUDGETS_OPTION) --out build/$* $(EXTRA)
 
 targets: $(VENV)/.installed
 	$(EDGEFORGE) targets

@@ -107,6 +107,9 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--budget", "budget_values", multiple=True, metavar="NAME=VALUE",
               help="Override a budget: max_accuracy_drop (points), max_latency_ms, max_size_kib, max_ram_kib, "
                    "max_robustness_gap (points). Repeatable.")
+@click.option("--budgets-file", type=click.Path(dir_okay=False),
+              help="Project YAML with 'budgets' for every target and 'targets: {NAME: {budgets: ...}}'; "
+                   "--budget options override it.")
 @click.option("--eval-fraction", default=0.2, show_default=True, type=float,
               help="Share of --data held out for evaluation when --eval-data is not given.")
 @click.option("--calibration-samples", default=300, show_default=True, type=click.IntRange(min=1),
@@ -126,7 +129,8 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
               help="Also write the budgets as JUnit XML test cases to this file.")
 @click.option("--device", help="Measure latency on the target: local, ssh://user@host[:port] or adb://SERIAL.")
 @ssh_options
-def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dirs, budget_values, eval_fraction,
+def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dirs, budget_values, budgets_file,
+                    eval_fraction,
                     calibration_samples, seed, no_validate, latency_runs, trust_model, custom_objects_module,
                     strict, no_robustness, force, junit_path, device, **device_options) -> None:
     """Compile MODEL for a target and validate it.
@@ -136,7 +140,10 @@ def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dir
     """
     from edgeforge.pipeline.build import compile_model
     from edgeforge.report.writer import summary_lines
+    from edgeforge.validate.budgets import read_budget_file
 
+    budgets = read_budget_file(budgets_file, target) if budgets_file else {}
+    budgets.update(_parse_budgets(budget_values))
     result = compile_model(
         model,
         target=target,
@@ -145,7 +152,7 @@ def compile_command(model, target, data, eval_data, out_dir, recipe, targets_dir
         out_dir=out_dir,
         recipe=recipe,
         targets_dirs=targets_dirs,
-        budgets=_parse_budgets(budget_values),
+        budgets=budgets,
         eval_fraction=eval_fraction,
         calibration_samples=calibration_samples,
         seed=seed,

@@ -60,6 +60,7 @@ def check_openvino(path: Path, target: TargetProfile) -> CompatReport:
     quantized = any(op["type"] == "FakeQuantize" for op in ops)
 
     report = CompatReport(target.name, str(path), "openvino-ir")
+    run_in_fp16: list[dict] = []
     for op in ops:
         precision = _precision(op, quantized)
         report.ops.append(OpLogEntry(op["index"], op["type"], None, precision,
@@ -71,11 +72,8 @@ def check_openvino(path: Path, target: TargetProfile) -> CompatReport:
         checked = op["type"] not in _STRUCTURAL and precision in _ELEMENT_PRECISION.values()
         if checked and precision == "fp32" and "fp32" not in supported and "fp16" in supported:
             # OpenVINO's GPU and NPU plugins execute f32 operations in f16 (their default
-            # inference precision), so f32 in the IR runs, at fp16 accuracy.
-            report.add(Finding(
-                "precision", "warning",
-                f"operation {op['name']} is stored in fp32 and runs in fp16 on {data.get('openvino_device', 'CPU')}",
-                "validate accuracy at fp16, or save the IR with compress_to_fp16=True", op["index"], op["type"]))
+            # inference precision), so f32 in the IR runs, at fp16 accuracy: one warning for all.
+            run_in_fp16.append(op)
         elif checked and precision not in supported:
             report.add(Finding(
                 "precision", "error",
@@ -89,6 +87,13 @@ def check_openvino(path: Path, target: TargetProfile) -> CompatReport:
         if max_rank and op["rank"] is not None and op["rank"] > max_rank:
             report.add(Finding("tensor-rank", "error", f"output of {op['name']} has rank {op['rank']} > {max_rank}",
                                f"reshape to at most {max_rank} dimensions", op["index"], op["type"]))
+    if run_in_fp16:
+        first = run_in_fp16[0]
+        report.add(Finding(
+            "precision", "warning",
+            f"{len(run_in_fp16)} operations (first: {first['type']} {first['name']}) are stored in fp32 and run "
+            f"in fp16 on {data.get('openvino_device', 'CPU')}",
+            "validate accuracy at fp16, or save the IR with compress_to_fp16=True", first["index"], first["type"]))
     report.summary["operations"] = len(ops)
     report.summary["int8_quantized"] = quantized
     return report

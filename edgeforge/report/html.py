@@ -281,5 +281,5 @@ def render_html_report(report: Mapping[str, Any], *, plot_format: PlotFormat = "
 def write_html_report(report: Mapping[str, Any], out_path: str | Path, *, plot_format: PlotFormat = "png") -> Path:
     """Write the self-contained HTML report of one build to `out_path` (atomically) and return the path."""
     path = write_text_atomic(out_path, render_html_report(report, plot_format=plot_format))
-    log.info("wrote HTML report %s", path)
+    log.debug("wrote HTML report %s", path)
     return path

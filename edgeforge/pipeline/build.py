@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +147,8 @@ def compile_model(
             "conversions": [dataclasses.asdict(job) for job in jobs],
             "predict_baseline": validate,
         }
+        # The HTML report needs matplotlib (about 0.6 s to import); import it while the worker runs.
+        threading.Thread(target=importlib.import_module, args=("edgeforge.report.html",), daemon=True).start()
         response = run_worker(request)
         validation = None
         if validate:

@@ -63,6 +63,7 @@ def build_report(
         },
         "recipe": {"name": recipe.name, "path": str(recipe.path), "precision": recipe.precision},
         "passes": response.get("passes", []),
+        "sensitivity": _sensitivity(response.get("passes", [])),
         "pass_notes": response.get("pass_notes", []),
         "artifacts": [
             {key: a[key] for key in ("role", "path", "format", "precision", "size_bytes", "files", "io_dtype")}
@@ -90,6 +91,19 @@ def build_report(
         },
     }
     return report
+
+
+def _sensitivity(passes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flatten channel-pruning sensitivity trials into one entry per layer group and ratio."""
+    entries = []
+    for record in passes:
+        for trial in record.get("changes", {}).get("trials") or []:
+            entries.append({
+                "layer": f"{'+'.join(trial['group'])} at {trial['ratio']:.0%} pruned",
+                "metric": "accuracy drop before fine-tuning (points)",
+                "value": trial["drop_points"],
+            })
+    return entries
 
 
 def _accuracy_section(validation: dict[str, Any] | None) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def test_unknown_file_rejected(files):
 
 
 def test_missing_path_rejected(tmp_path):
-    with pytest.raises(ModelLoadError, match=r"model path .*absent.keras' not found"):
+    with pytest.raises(ModelLoadError, match=r"model not found: .*absent.keras; pass a .keras file"):
         describe_model_file(tmp_path / "absent.keras")
 
 

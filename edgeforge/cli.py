@@ -110,7 +110,8 @@ def _parse_budgets(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--budgets-file", type=click.Path(dir_okay=False),
               help="Project YAML with 'budgets' for every target and 'targets: {NAME: {budgets: ...}}'; "
                    "--budget options override it.")
-@click.option("--eval-fraction", default=0.2, show_default=True, type=float,
+@click.option("--eval-fraction", default=0.2, show_default=True,
+              type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
               help="Share of --data held out for evaluation when --eval-data is not given.")
 @click.option("--calibration-samples", default=300, show_default=True, type=click.IntRange(min=1),
               help="Number of samples for int8 calibration.")
@@ -226,7 +227,7 @@ def main() -> None:
         err.show()
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("aborted; the output folder keeps its previous build", err=True)
         sys.exit(130)
     except EdgeforgeError as err:
         click.echo(f"error: {err}", err=True)

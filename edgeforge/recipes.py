@@ -124,8 +124,7 @@ def load_recipe(name_or_path: str | Path, *, extra_dirs: Iterable[str | Path] = 
     if name not in files:
         message = f"unknown recipe {name!r}"
         close = difflib.get_close_matches(name, list(files), n=1, cutoff=0.5)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
+        message += f"; did you mean {close[0]!r}?" if close else "."
         raise UsageError(message + f" Known recipes: {', '.join(sorted(files))}. Or give a recipe file path.")
     recipe = read_recipe(files[name])
     if recipe.name != name:

@@ -33,3 +33,14 @@ def test_budget_file_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ProfileError, match=message):
         read_budget_file(path, "host")
+
+
+def test_api_budgets_are_checked(digits_cnn, digits_npz, tmp_path):
+    from edgeforge.errors import UsageError
+    from edgeforge.pipeline.build import compile_model
+
+    with pytest.raises(UsageError, match=r"unknown budget 'max_sise_kib' \(did you mean 'max_size_kib'\?\)"):
+        compile_model(digits_cnn, target="host", data=digits_npz, out_dir=tmp_path, budgets={"max_sise_kib": 5})
+    with pytest.raises(UsageError, match=r"budget 'max_size_kib' must be a finite number >= 0, found nan"):
+        compile_model(digits_cnn, target="host", data=digits_npz, out_dir=tmp_path,
+                      budgets={"max_size_kib": float("nan")})

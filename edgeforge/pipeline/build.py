@@ -25,7 +25,7 @@ from edgeforge.pipeline.validation import budget_figures, validate_artifacts
 from edgeforge.report.manifest import build_manifest, check_up_to_date, write_build_manifest
 from edgeforge.report.writer import build_report, report_json
 from edgeforge.targets import TargetProfile, load_target
-from edgeforge.validate.budgets import check_budgets
+from edgeforge.validate.budgets import check_budgets, validate_budgets
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def compile_model(
     out_dir = Path(out_dir) if out_dir is not None else Path("build") / profile.name
     # Compatibility errors gate every build like a budget whose limit is zero.
     limits = {**dict(profile.budgets), "compatibility_errors": 0}
-    limits.update(budgets or {})
+    limits.update(validate_budgets(budgets or {}))
 
     options = {
         "profile": profile.data, "budgets": limits, "eval_fraction": eval_fraction,

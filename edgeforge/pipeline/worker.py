@@ -140,11 +140,11 @@ def _load_splits(request: dict[str, Any], signature: ModelSignature,
     calibration = training.take(np.sort(order[: request["calibration_samples"]]))
     calibration.notes = list(data.notes)
     if len(evaluation) < 100:
-        calibration.notes.append(f"only {len(evaluation)} evaluation samples: one sample moves top-1 accuracy "
-                                 f"by {100 / len(evaluation):.2g} points; pass more data or --eval-data")
+        calibration.notes.append(f"evaluation uses only {len(evaluation)} sample(s), so one sample moves top-1 "
+                                 f"accuracy by {100 / len(evaluation):.1f} points; pass more data or --eval-data")
     if len(calibration) < 50:
-        calibration.notes.append(f"only {len(calibration)} calibration samples: int8 ranges may not cover real "
-                                 "inputs; 100 or more are usual")
+        calibration.notes.append(f"calibration uses only {len(calibration)} sample(s), so int8 ranges may not "
+                                 "cover real inputs; 100 or more are usual")
     for note in calibration.notes[len(data.notes):]:
         log.warning("%s", note)
     return training, calibration, evaluation

@@ -226,6 +226,16 @@ def _passes_section(report: Mapping[str, Any]) -> str:
     return "<h2>Passes</h2>" + _table(["Pass", "Parameters", "Changes", "Wall time s", "Notes"], rows)
 
 
+def _notes_section(report: Mapping[str, Any]) -> str:
+    """List the warnings about data, model reading and skipped passes that the build recorded."""
+    notes = list(((report.get("data") or {}).get("calibration") or {}).get("notes") or [])
+    notes += list((report.get("model") or {}).get("notes") or [])
+    notes += list(report.get("pass_notes") or [])
+    if not notes:
+        return ""
+    return "<h2>Notes</h2><ul>" + "".join(f"<li>{_escape(note)}</li>" for note in notes) + "</ul>"
+
+
 def _firmware_section(report: Mapping[str, Any]) -> str:
     firmware = report.get("firmware")
     if not firmware:
@@ -261,6 +271,7 @@ def render_html_report(report: Mapping[str, Any], *, plot_format: PlotFormat = "
         [
             _header_section(report),
             _budget_section(report),
+            _notes_section(report),
             _comparison_section(report, plot_format),
             _op_latency_section(report, plot_format),
             _sensitivity_section(report, plot_format),

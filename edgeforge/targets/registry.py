@@ -112,6 +112,8 @@ def _unknown_message(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     if close:
         message += f"; did you mean {close[0]!r}?"
+    else:
+        message += "."
     return message + f" Known targets: {', '.join(known)}. Run 'edgeforge targets' to list them."
 
 

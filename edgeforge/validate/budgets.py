@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
-from edgeforge.errors import ProfileError
+from edgeforge.errors import ProfileError, UsageError
+
+log = logging.getLogger(__name__)
 
 BUDGET_UNITS = {
     "max_accuracy_drop": "points",
@@ -36,11 +39,33 @@ def read_budget_file(path: str | Path, target: str) -> dict[str, float]:
     if unknown:
         raise ProfileError(f"{path}: unknown key {unknown[0]!r}; allowed keys: budgets, targets")
     merged = _budget_values(content.get("budgets") or {}, f"{path}: budgets")
-    per_target = (content.get("targets") or {}).get(target) or {}
+    targets = content.get("targets") or {}
+    _warn_unknown_targets(path, list(targets))
+    per_target = targets.get(target) or {}
     if set(per_target) - {"budgets"}:
         raise ProfileError(f"{path}: targets.{target} may only contain 'budgets', found {sorted(per_target)}")
     merged.update(_budget_values(per_target.get("budgets") or {}, f"{path}: targets.{target}.budgets"))
     return merged
+
+
+def _warn_unknown_targets(path: Path, names: list[str]) -> None:
+    from edgeforge.targets import list_targets
+
+    known = [profile.name for profile in list_targets()]
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            log.warning("%s: targets.%s names no shipped target%s; its budgets apply only to a target of that "
+                        "name from --targets-dir", path, name, hint)
+
+
+def validate_budgets(budgets: dict[str, Any]) -> dict[str, float]:
+    """Check budget overrides given to the Python API: known names, finite numbers >= 0."""
+    try:
+        return _budget_values(budgets, "budgets")
+    except ProfileError as err:
+        raise UsageError(str(err)) from err
 
 
 def _budget_values(values: dict[str, Any], where: str) -> dict[str, float]:

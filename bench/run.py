@@ -169,6 +169,10 @@ def main() -> int:
         "",
         f"Written by `make bench` (`python bench/run.py`) on {dt.date.today().isoformat()}.",
         f"Machine: {machine_line()}.",
+        "Each section's figures and ratios come from one run of that section; `python bench/run.py "
+        "--sections NAME[,NAME]` re-runs single sections (compile, recipes, estimator, search) and keeps the "
+        "others. On this page the estimator section ran first, then compile and recipes, then search, "
+        "all on the date above.",
         "",
     ]
     with tempfile.TemporaryDirectory() as work:

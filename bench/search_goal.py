@@ -89,7 +89,8 @@ def search_goal_section(work: Path, *, n_trials: int = 24, timeout_s: float = 15
     return [
         "## Recipe search for arm-cortex-a72 against the default recipe",
         "",
-        f"`search_recipe` on {MODEL.relative_to(ROOT)} with the default search space, at most {n_trials} trials "
+        f"`search_recipe` on {MODEL.relative_to(ROOT)} with the target's search space "
+        f"({_space_path(result)}), at most {n_trials} trials "
         f"or {timeout_s:.0f} s: {len(result.trials)} trials ({', '.join(f'{v} {k.lower()}' for k, v in counts.items())}) "
         f"in {search_s:.0f} s, Pareto front of {len(result.pareto)}. Both recipes were then built and measured side "
         "by side: accuracy drop in points on the 1,000 held-out digits, artifact size, and LiteRT latency on this "
@@ -102,9 +103,23 @@ def search_goal_section(work: Path, *, n_trials: int = 24, timeout_s: float = 15
         "",
         f"Goal (no worse on every objective, better on at least one; latencies within "
         f"{LATENCY_TOLERANCE:.0%} count as equal): {verdict}.",
-        f"Search output: {result.pareto_path}, plot {result.plot_path}, recipe {result.recipe_path}.",
+        f"Chosen recipe parameters: {_all_params(result.chosen['recipe'])}.",
         "",
     ]
+
+
+def _space_path(result) -> str:
+    """Return the space file the search used: the target's own, else the default one."""
+    from edgeforge.search.space import default_space_path
+    from edgeforge.targets import load_target
+
+    return str(default_space_path(load_target(TARGET)).relative_to(ROOT))
+
+
+def _all_params(recipe: dict) -> str:
+    parts = [f"{p['name']}: " + ", ".join(f"{k}={v}" for k, v in (p.get("params") or {}).items())
+             for p in recipe.get("passes") or []]
+    return "; ".join(parts + [f"precision {recipe.get('quantize', {}).get('precision', 'target')}"])
 
 
 def _compare(name: str, found: float, shipped: float) -> int:

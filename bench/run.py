@@ -171,8 +171,7 @@ def main() -> int:
         f"Machine: {machine_line()}.",
         "Each section's figures and ratios come from one run of that section; `python bench/run.py "
         "--sections NAME[,NAME]` re-runs single sections (compile, recipes, estimator, search) and keeps the "
-        "others. On this page the estimator section ran first, then compile and recipes, then search, "
-        "all on the date above.",
+        "others' text.",
         "",
     ]
     with tempfile.TemporaryDirectory() as work:

@@ -72,7 +72,7 @@ def compile_overhead(work: Path, repeats: int) -> list[str]:
 
 
 def recipes_against_plain(work: Path) -> list[str]:
-    """The arm-cortex-a72 default recipe and tfmot magnitude pruning against plain int8, side by side."""
+    """Measure the arm-cortex-a72 default recipe and tfmot magnitude pruning against plain int8, side by side."""
     import gzip
 
     plain_out = work / "plain-recipes.tflite"

@@ -105,3 +105,13 @@ def test_image_folder_data(digits_cnn, digits, tmp_path):
     result = compile_model(digits_cnn, target="arm-cortex-a72", recipe="ptq-int8", data=tmp_path / "images", out_dir=tmp_path / "out",
                            latency_runs=10)
     assert result.report["accuracy"]["baseline"]["top1"] > 0.8
+
+
+def test_report_gives_gzip_sizes(digits_cnn, digits_npz, tmp_path):
+    import gzip
+
+    result = compile_model(digits_cnn, target="host", data=digits_npz, out_dir=tmp_path, validate=False)
+    size = result.report["size"]
+    expected = len(gzip.compress((tmp_path / "model.tflite").read_bytes(), compresslevel=9))
+    assert size["artifact_gzip_bytes"] == expected
+    assert 0 < size["float_gzip_bytes"] <= size["float_bytes"] + 64

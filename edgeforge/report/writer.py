@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import gzip
 import json
 import platform
 from pathlib import Path
@@ -73,6 +74,10 @@ def build_report(
             "artifact_bytes": artifact["size_bytes"],
             "float_bytes": reference["size_bytes"],
             "ratio": round(artifact["size_bytes"] / reference["size_bytes"], 4),
+            # Sparse weights only shrink a download or a flash image once compressed. The
+            # files are read where the worker wrote them, before they move into place.
+            "artifact_gzip_bytes": _gzip_size(_staged_files(response, "artifact")),
+            "float_gzip_bytes": _gzip_size(_staged_files(response, "float-reference")),
         },
         "accuracy": _accuracy_section(validation),
         "latency": validation["latency"] if validation else [],
@@ -91,6 +96,15 @@ def build_report(
         },
     }
     return report
+
+
+def _staged_files(response: dict[str, Any], role: str) -> list[str]:
+    return next(a for a in response["artifacts"] if a["role"] == role)["files"]
+
+
+def _gzip_size(files: list[str]) -> int:
+    """Return the gzip-compressed size (level 9) of the files together."""
+    return sum(len(gzip.compress(Path(name).read_bytes(), compresslevel=9)) for name in files)
 
 
 def _sensitivity(passes: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -114,3 +114,18 @@ def test_cli_budget_missed_writes_report(digits_cnn, digits_npz, tmp_path):
     assert run.returncode == EXIT_BUDGET, run.stderr
     assert "budget max_size_kib missed" in run.stderr
     assert (tmp_path / "report.json").exists()
+
+
+def test_empty_class_folder_is_noted(tmp_path):
+    from PIL import Image
+
+    from edgeforge.data.loading import load_data
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "c-empty").mkdir()
+    Image.new("L", (8, 8)).save(tmp_path / "a" / "0.png")
+    Image.new("L", (8, 8)).save(tmp_path / "b" / "0.png")
+    dataset = load_data(tmp_path)
+    assert list(dataset.labels) == [0, 1]
+    assert any("class folders without images: c-empty (class 2)" in note for note in dataset.notes)

@@ -92,8 +92,11 @@ def _load_image_folder(path: Path, *, image_size: tuple[int, int] | None, channe
     mode = {None: None, 1: "L", 3: "RGB"}.get(channels)
     if channels is not None and mode is None:
         raise DataError(f"{path}: image folders feed models with 1 or 3 channels, the model has {channels}")
+    empty = []
     for index, name in enumerate(classes):
         files = sorted(p for p in (path / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            empty.append(f"{name} (class {index})")
         for file in files:
             try:
                 with Image.open(file) as image:
@@ -114,6 +117,11 @@ def _load_image_folder(path: Path, *, image_size: tuple[int, int] | None, channe
         raise DataError(f"{path}: images have different sizes {sorted(shapes)[:3]}; the model input size is needed to resize them")
     dataset = Dataset({"x": np.stack(images)}, np.asarray(labels, dtype=np.int64), str(path))
     dataset.notes.append(f"classes by folder name: {', '.join(f'{i}={c}' for i, c in enumerate(classes))}")
+    if empty:
+        # An empty folder still takes a class index, so the indices match the model's classes.
+        note = f"class folders without images: {', '.join(empty)}; check the folder names against the model's classes"
+        log.warning("%s: %s", path, note)
+        dataset.notes.append(note)
     return dataset
 
 

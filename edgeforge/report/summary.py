@@ -74,7 +74,12 @@ def render_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
             f"| {row['target']} | {_text(row['precision'])} | {_text(row['drop_points'])} | {_text(row['artifact_kib'])} | "
             f"{_latency_text(row)} | {_text(row['latency_device'])} | {row['status']} | {', '.join(row['missed_budgets']) or '-'} |"
         )
-    lines += ["", "Latency marked (estimate) was estimated from the target profile, not measured.", ""]
+    lines.append("")
+    if any(row["latency_kind"] == "estimated" for row in rows):
+        lines += ["Latency marked (estimate) was estimated from the target profile, not measured.", ""]
+    if any(str(row["latency_device"]).endswith("(host)") for row in rows):
+        lines += ["Device 'local (host)' is this machine's latency, not the target's: no device or cost model was "
+                  "given for those targets.", ""]
     return "\n".join(lines)
 
 

@@ -219,7 +219,7 @@ def run_passes(
     `notes`, unless `context.strict`, in which case the error propagates.
     With `max_pass_drop` (points), a pass whose result scores more than that
     below its input on `context.eval` is reverted: the next pass starts from
-    the model before it, and the record says why (strict mode raises instead).
+    the model before it, and the record gives the reason (strict mode raises instead).
     """
     records = []
     accuracy = top1_accuracy(model, context.eval)

@@ -54,7 +54,8 @@ def test_fp16_and_dynamic_range(digits_cnn, digits_npz, tmp_path, recipe, weight
 
 def test_openvino_int8_through_nncf(digits_cnn, digits_npz, tmp_path):
     result = compile_model(digits_cnn, target="intel-cpu", data=digits_npz, out_dir=tmp_path, latency_runs=10)
-    assert (tmp_path / "model.xml").exists() and (tmp_path / "model.bin").exists()
+    assert (tmp_path / "model.xml").exists()
+    assert (tmp_path / "model.bin").exists()
     artifact = _artifact(result.report)
     assert artifact["format"] == "openvino-ir"
     assert artifact["precision"] == "int8"

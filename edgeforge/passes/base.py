@@ -38,8 +38,8 @@ class PassContext:
 class PassResult:
     """The new model and what the pass measured about its change.
 
-    `changes` holds measured figures (parameter counts, sparsity, accuracy after
-    the pass); `notes` holds reasons the pass degraded or skipped part of its work.
+    `changes` contains measured figures (parameter counts, sparsity, accuracy after
+    the pass); `notes` contains reasons the pass degraded or skipped part of its work.
     """
 
     model: Any

@@ -80,10 +80,10 @@ def compile_model(
 
     `data` gives calibration samples and, unless `eval_data` is set, a held-out
     evaluation split of `eval_fraction`. `budgets` overrides the profile's
-    budgets by name. The build runs in a staging folder inside `out_dir`;
-    files move into place only when every step succeeded, then report.json,
-    then manifest.json, whose hashes let an unchanged build be skipped
-    (unless `force`). `safe_mode=False` lets Keras load Lambda layers (only for
+    budgets by name. The build runs in a staging folder inside `out_dir`.
+    Files move into place only when every step succeeded, report.json last,
+    and then manifest.json is written, whose hashes let an unchanged build be
+    skipped (unless `force`). `safe_mode=False` lets Keras load Lambda layers (only for
     trusted files); `custom_objects_module` names a module with the model's
     custom layers; `strict` makes a recipe step that cannot apply an error.
     `device` (local, ssh://user@host[:port], adb://SERIAL) measures the

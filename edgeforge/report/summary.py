@@ -40,10 +40,19 @@ def summarize_report(report: Mapping[str, Any]) -> dict[str, Any]:
         "artifact_kib": None if artifact_bytes is None else artifact_bytes / 1024.0,
         "latency_ms": None if chosen is None else chosen.get("median_ms"),
         "latency_kind": None if chosen is None else chosen.get("kind"),
-        "latency_device": None if chosen is None else chosen.get("device") + (" (host)" if host_only else ""),
+        "latency_device": _device_text(chosen, host_only),
         "status": report.get("status", "passed" if not missed else "budget_missed"),
         "missed_budgets": missed,
     }
+
+
+def _device_text(record: Mapping[str, Any] | None, host_only: bool) -> str | None:
+    if record is None:
+        return None
+    device = str(record.get("device"))
+    if host_only:
+        device += " (host)"
+    return device
 
 
 def _text(value: Any, digits: int = 3) -> str:

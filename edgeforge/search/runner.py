@@ -110,7 +110,8 @@ def search_recipe(
     `n_trials` is the study's total: finished, failed and running trials of
     every worker count, so re-running the same call after an interruption runs
     only the missing trials, and `n_trials=0` only summarizes the study. With
-    several workers the total can overshoot by one trial per extra worker.
+    several workers the total can overshoot by one trial per extra worker, and by up to the grid's
+    size per extra worker when workers start a grid together (duplicates reuse cached figures).
     `timeout_s` stops starting new trials after that many seconds; a running
     trial finishes. `budgets` overrides the target's budgets by name.
     `latency_source` defaults to `HostLatency`; `TargetLatency` reads each
@@ -213,6 +214,8 @@ def _requeue_interrupted(study) -> None:
 
 def _enqueue_grid(study, grid: dict[str, list[Any]]) -> int:
     """Enqueue every grid point that no trial has taken yet; return how many trials are waiting."""
+    # TODO: two workers starting together both see a point as untried and both enqueue it; the
+    # duplicate is answered from the trial cache, but it still counts toward the study's total.
     import optuna
 
     tried_params = [t.params for t in study.get_trials(deepcopy=False)]

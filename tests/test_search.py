@@ -263,8 +263,8 @@ def test_two_workers_share_postgres_study(digits_cnn, digits_npz, tmp_path, post
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials)))
     # Each worker stops once the study contains 4 trials. Workers that start together may both enqueue
-    # the 4 grid points; a duplicate takes its figures from the first (checked below: nothing is built
-    # twice) but still counts as a trial, so the total stays under 4 plus one grid per extra worker.
+    # the 4 grid points. A duplicate takes its figures from the first and is not built again (checked
+    # below), but it counts as a trial, so the total stays within 4 plus one grid per extra worker.
     assert 4 <= len(trials) <= 8
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 

@@ -76,7 +76,7 @@ def tensor_bytes(tensor: Any) -> int:
 
 
 def buffer_has_data(model: Any, buffer_index: int) -> bool:
-    """Return True when buffer `buffer_index` holds constant data, inline or after the flatbuffer."""
+    """Return True when buffer `buffer_index` contains constant data, inline or after the flatbuffer."""
     if buffer_index <= 0 or buffer_index >= len(model.buffers or []):
         return False
     buffer = model.buffers[buffer_index]

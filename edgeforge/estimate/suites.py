@@ -109,7 +109,7 @@ def _mini_cnn(res: int, widths: tuple[int, ...], name: str) -> ModelCase:
 
 
 def _inverted_residual(res: int, channels: int, expand: int, stride: int = 1) -> ModelCase:
-    """One MobileNetV2 block: 1x1 expansion, 3x3 depthwise, 1x1 projection, and the residual add at stride 1."""
+    """Build one MobileNetV2 block: 1x1 expansion, 3x3 depthwise, 1x1 projection, and the residual add at stride 1."""
     name = f"block_ir_{res}x{res}x{channels}_e{expand}_s{stride}"
 
     def build():
@@ -127,7 +127,7 @@ def _inverted_residual(res: int, channels: int, expand: int, stride: int = 1) ->
 
 
 def _squeeze_excite(res: int, channels: int) -> ModelCase:
-    """A squeeze-and-excitation gate: global mean, two 1x1 convolutions, a broadcast multiply."""
+    """Build a squeeze-and-excitation gate: global mean, two 1x1 convolutions, a broadcast multiply."""
     name = f"block_se_{res}x{res}x{channels}"
 
     def build():
@@ -190,7 +190,7 @@ def calibration_suite() -> list[ModelCase]:
         # as the weights outgrow the caches.
         _dense(1536, 1024), _dense(1280, 2048), _dense(3072, 1024), _dense(1792, 2048), _dense(2560, 1536),
         _mlp(768, 2, 1536, "small-network"), _mlp(1280, 2, 640, "small-network"),
-        # Multi-layer blocks that the held-out networks are built from, so that the fit sees
+        # Multi-layer blocks that the held-out networks are built from, so that the fit measures
         # operators in sequence, as they run inside a network.
         _inverted_residual(24, 16, 6), _inverted_residual(12, 32, 6), _inverted_residual(24, 24, 4, 2),
         _squeeze_excite(24, 64), _squeeze_excite(12, 96), _squeeze_excite(32, 32),

@@ -21,8 +21,8 @@ from edgeforge.errors import ProfileError
 class PassContext:
     """What a pass may use besides the model.
 
-    `train` and `eval` are keyed by the model's input names. `strict` asks a pass
-    to raise instead of degrading (for example QAT on an unsupported layer).
+    `train` and `eval` are keyed by the model's input names. `strict` makes a pass
+    raise instead of degrading (for example QAT on an unsupported layer).
     """
 
     target: Any

@@ -83,9 +83,10 @@ def compile_model(
     budgets by name. The build runs in a staging folder inside `out_dir`.
     Files move into place only when every step succeeded, report.json last,
     and then manifest.json is written, whose hashes let an unchanged build be
-    skipped (unless `force`). `safe_mode=False` lets Keras load Lambda layers (only for
-    trusted files); `custom_objects_module` names a module with the model's
-    custom layers; `strict` makes a recipe step that cannot apply an error.
+    skipped (unless `force`). `safe_mode=False` lets Keras load Lambda layers, so use it
+    only for trusted files. `custom_objects_module` names a module with the
+    model's custom layers, and `strict` makes a recipe step that cannot apply
+    an error.
     `device` (local, ssh://user@host[:port], adb://SERIAL) measures the
     artifact's latency on the target device, with `ssh` or `adb` options.
     """

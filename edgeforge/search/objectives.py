@@ -93,7 +93,7 @@ class HostLatency:
 class TargetLatency:
     """The build's own latency figure for the target: measured on its device when one was given, else estimated.
 
-    Reads the `max_latency_ms` budget record of report.json, whose basis says
+    Reads the `max_latency_ms` budget record of report.json, whose basis records
     which. Raises TrialMetricError when the build has neither a device nor an
     estimate for the target.
     """

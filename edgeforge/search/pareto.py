@@ -20,7 +20,7 @@ CHOICE_RULE = (
 
 
 def dominates(a: list[float], b: list[float]) -> bool:
-    """Whether values `a` are no worse than `b` everywhere and better somewhere (all minimized)."""
+    """Return whether values `a` are no worse than `b` everywhere and better somewhere (all minimized)."""
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 

@@ -215,7 +215,7 @@ def _requeue_interrupted(study) -> None:
 def _enqueue_grid(study, grid: dict[str, list[Any]]) -> int:
     """Enqueue every grid point that no trial has taken yet; return how many trials are waiting."""
     # TODO: two workers starting together both see a point as untried and both enqueue it; the
-    # duplicate is answered from the trial cache, but it still counts toward the study's total.
+    # duplicate takes its figures from the trial cache, but it still counts toward the study's total.
     import optuna
 
     tried_params = [t.params for t in study.get_trials(deepcopy=False)]

@@ -41,7 +41,7 @@ def measure_latency(
     """Time `runs` inferences of one sample after `warmup` runs; return the latency record.
 
     Runs stop early once `max_seconds` have passed (with at least 10 runs), so a
-    large model does not stall the build; `runs` in the record is the count done.
+    large model does not stall the build. `runs` in the record is the count done.
     """
     times = np.asarray(runner.time_runs(sample, warmup=warmup, runs=runs, max_seconds=max_seconds))
     return {
